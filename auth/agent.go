@@ -1,0 +1,60 @@
+package auth
+
+import (
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/parley-chat/parley/parley"
+)
+
+// AgentTokenTTL is the lifetime of an agent token.
+const AgentTokenTTL = 12 * time.Hour
+
+// AgentAudience is the aud claim of every agent token. Customer tokens that
+// carry it are rejected, and agent tokens must carry it.
+const AgentAudience = "parley-agent"
+
+// SignAgent mints an agent token for agentID, signed with HS256 and the
+// server's agent secret, valid from now for ttl. It returns the token and
+// its expiry as encoded in the token (whole seconds).
+func SignAgent(secret []byte, agentID string, ttl time.Duration, now time.Time) (token string, expires time.Time, err error) {
+	if !validID(agentID) {
+		return "", time.Time{}, parley.Errorf(parley.EBadRequest, "agent id must be 1 to 256 bytes of UTF-8 without control characters")
+	}
+	if ttl <= 0 {
+		return "", time.Time{}, parley.Errorf(parley.EBadRequest, "token lifetime must be positive")
+	}
+	exp := jwt.NewNumericDate(now.Add(ttl))
+	claims := jwt.RegisteredClaims{
+		Subject:   agentID,
+		Audience:  jwt.ClaimStrings{AgentAudience},
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: exp,
+	}
+	token, err = sign(secret, claims)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return token, exp.Time, nil
+}
+
+// VerifyAgent verifies an agent token signed with HS256 and secret and
+// returns the agent id in its sub claim. The token must carry the audience
+// AgentAudience and an exp claim after now. Every failure is an
+// EUnauthorized *parley.Error.
+func VerifyAgent(secret []byte, token string, now time.Time) (agentID string, err error) {
+	var claims jwt.RegisteredClaims
+	if err := parseToken(secret, token, now, &claims); err != nil {
+		return "", err
+	}
+	if !hasAudience(claims.Audience, AgentAudience) {
+		return "", unauthorized("token is not an agent token")
+	}
+	if claims.Subject == "" {
+		return "", unauthorized("token has no sub claim")
+	}
+	if !validID(claims.Subject) {
+		return "", unauthorized("token sub is not a valid agent id")
+	}
+	return claims.Subject, nil
+}

@@ -1,0 +1,58 @@
+package auth
+
+import (
+	"crypto/rand"
+	"math/big"
+
+	"github.com/parley-chat/parley/parley"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// bcryptCost is the bcrypt cost of new password hashes. Tests lower it.
+var bcryptCost = bcrypt.DefaultCost
+
+// maxPasswordLen is the longest password bcrypt can hash, in bytes.
+const maxPasswordLen = 72
+
+// passwordAlphabet holds the characters of generated passwords: letters and
+// digits without the easily confused 0, O, o, 1, l and I.
+const passwordAlphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+// generatedPasswordLen is the length of generated passwords.
+const generatedPasswordLen = 20
+
+// HashPassword returns the bcrypt hash of password. An empty password or
+// one longer than 72 bytes is an EBadRequest *parley.Error.
+func HashPassword(password string) ([]byte, error) {
+	if password == "" {
+		return nil, parley.Errorf(parley.EBadRequest, "password must not be empty")
+	}
+	if len(password) > maxPasswordLen {
+		return nil, parley.Errorf(parley.EBadRequest, "password must be at most %d bytes", maxPasswordLen)
+	}
+	return bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+}
+
+// CheckPassword reports whether password matches the bcrypt hash.
+func CheckPassword(hash []byte, password string) bool {
+	if len(hash) == 0 || password == "" || len(password) > maxPasswordLen {
+		return false
+	}
+	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+}
+
+// GeneratePassword returns a random 20-character password drawn uniformly
+// from an alphabet without easily confused characters. It is used for the
+// first agent's account.
+func GeneratePassword() (string, error) {
+	b := make([]byte, generatedPasswordLen)
+	n := big.NewInt(int64(len(passwordAlphabet)))
+	for i := range b {
+		k, err := rand.Int(rand.Reader, n)
+		if err != nil {
+			return "", err
+		}
+		b[i] = passwordAlphabet[k.Int64()]
+	}
+	return string(b), nil
+}

@@ -1,0 +1,72 @@
+package auth
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/parley-chat/parley/parley"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func TestHashPasswordRoundTrip(t *testing.T) {
+	for _, pw := range []string{"x", "correct horse battery staple", "pässwörd", strings.Repeat("a", 72)} {
+		hash, err := HashPassword(pw)
+		require.NoError(t, err)
+		cost, err := bcrypt.Cost(hash)
+		require.NoError(t, err)
+		assert.Equal(t, bcryptCost, cost)
+		assert.True(t, CheckPassword(hash, pw))
+		assert.False(t, CheckPassword(hash, pw+"!"))
+		assert.False(t, CheckPassword(hash, ""))
+	}
+}
+
+func TestHashPasswordSalted(t *testing.T) {
+	a, err := HashPassword("secret")
+	require.NoError(t, err)
+	b, err := HashPassword("secret")
+	require.NoError(t, err)
+	assert.NotEqual(t, a, b)
+}
+
+func TestHashPasswordRejects(t *testing.T) {
+	for _, pw := range []string{"", strings.Repeat("a", 73), strings.Repeat("é", 37)} {
+		hash, err := HashPassword(pw)
+		require.Error(t, err)
+		assert.Nil(t, hash)
+		assert.Equal(t, parley.EBadRequest, parley.ErrorCode(err))
+	}
+}
+
+func TestCheckPasswordBadHash(t *testing.T) {
+	assert.False(t, CheckPassword(nil, "pw"))
+	assert.False(t, CheckPassword([]byte("not a hash"), "pw"))
+	assert.False(t, CheckPassword([]byte("$2a$04$short"), "pw"))
+	hash, err := HashPassword(strings.Repeat("a", 72))
+	require.NoError(t, err)
+	assert.False(t, CheckPassword(hash, strings.Repeat("a", 73)), "bcrypt must not silently truncate")
+}
+
+func TestGeneratePassword(t *testing.T) {
+	seen := map[string]bool{}
+	for range 50 {
+		pw, err := GeneratePassword()
+		require.NoError(t, err)
+		assert.Len(t, pw, 20)
+		for _, r := range pw {
+			assert.Contains(t, passwordAlphabet, string(r))
+		}
+		assert.False(t, seen[pw], "duplicate password %q", pw)
+		seen[pw] = true
+	}
+	for _, ambiguous := range "0O1lIo" {
+		assert.NotContains(t, passwordAlphabet, string(ambiguous))
+	}
+	pw, err := GeneratePassword()
+	require.NoError(t, err)
+	hash, err := HashPassword(pw)
+	require.NoError(t, err)
+	assert.True(t, CheckPassword(hash, pw))
+}

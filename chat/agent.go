@@ -1,0 +1,143 @@
+package chat
+
+import (
+	"sync"
+
+	"github.com/parley-chat/parley/auth"
+	"github.com/parley-chat/parley/parley"
+	"github.com/parley-chat/parley/storage"
+)
+
+// Agent returns an agent's account, for authentication. Disabled agents
+// are unauthorized.
+func (h *Hub) Agent(id string) (*parley.Agent, error) {
+	var a *parley.Agent
+	err := h.db.View(func(tx *storage.Tx) (err error) { a, err = tx.Agent(id); return })
+	if parley.ErrorCode(err) == parley.ENotFound {
+		return nil, parley.Errorf(parley.EUnauthorized, "Unknown agent.")
+	} else if err != nil {
+		return nil, err
+	}
+	if a.Disabled {
+		return nil, parley.Errorf(parley.EUnauthorized, "Agent account %s is disabled.", a.Email)
+	}
+	return a, nil
+}
+
+// AttachAgent sends an agent's welcome on c, registers c for the agent's
+// pushes and counts the agent as connected. req is the hello's request id.
+func (h *Hub) AttachAgent(c Conn, agentID, req string) (*Client, error) {
+	a, err := h.Agent(agentID)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := h.disp.snapshot(a)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]*parley.SessionRecord, 0, len(snap.sessions))
+	seqs := make([]uint64, 0, len(snap.sessions))
+	err = h.db.View(func(tx *storage.Tx) error {
+		for _, id := range snap.sessions {
+			r, err := tx.Session(id)
+			if err != nil {
+				return err
+			}
+			last, err := tx.LastSeq(id)
+			if err != nil {
+				return err
+			}
+			recs, seqs = append(recs, r), append(seqs, last)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sessions := make([]parley.Session, len(recs))
+	for i, r := range recs {
+		sessions[i] = h.wire(r, seqs[i])
+	}
+	c.Send(encode(parley.AgentWelcome{
+		Type: parley.FrameWelcome, Re: req, Agent: snap.info, Sessions: sessions, Queue: snap.queue,
+	}))
+	h.reg.addAgent(a.ID, c)
+	h.disp.connected(a)
+	return &Client{hub: h, conn: c, agent: a, me: a.Participant()}, nil
+}
+
+func (cl *Client) handleAgent(in *parley.Inbound) error {
+	h := cl.hub
+	switch in.Type {
+	case parley.FrameStatus:
+		switch in.Status {
+		case parley.StatusAvailable, parley.StatusBreak, parley.StatusOffline:
+		default:
+			return parley.Errorf(parley.EBadRequest, "status must be available, break or offline.")
+		}
+		h.disp.setStatus(cl.agent.ID, in.Status, cl.conn, in.Req)
+	case parley.FrameAccept:
+		if in.SessionID != "" {
+			if _, err := parley.ParseID(in.SessionID); err != nil {
+				return err
+			}
+		}
+		h.disp.accept(cl.agent.ID, in.SessionID, cl.conn, in.Req)
+	case parley.FrameSend:
+		if err := validateSend(in); err != nil {
+			return err
+		}
+		return cl.toSession(in, command{kind: cmdSend, text: in.Text, cmid: in.ClientMsgID, whisper: in.Whisper})
+	case parley.FrameTyping:
+		return cl.toSession(in, command{kind: cmdTyping, active: in.Active == nil || *in.Active})
+	case parley.FrameLeave:
+		return cl.toSession(in, command{kind: cmdLeave})
+	case parley.FrameEnd:
+		return cl.toSession(in, command{kind: cmdEnd, reason: parley.EndAgent})
+	case parley.FrameResume:
+		return cl.toSession(in, command{kind: cmdResume, seq: in.AfterSeq})
+	case parley.FrameHistory:
+		return cl.history(in)
+	default:
+		return unknownType(in.Type)
+	}
+	return nil
+}
+
+// toSession sends an agent command to the open session named in the frame.
+func (cl *Client) toSession(in *parley.Inbound, c command) error {
+	s, err := cl.hub.live(cl.Viewer(), in.SessionID)
+	if err != nil {
+		return err
+	}
+	c.conn, c.req, c.from = cl.conn, in.Req, cl.me
+	s.post(c)
+	return nil
+}
+
+var (
+	dummyOnce sync.Once
+	dummyHash []byte
+)
+
+// Login checks an agent's email and password. Unknown emails cost as much
+// time as wrong passwords, so responses do not reveal which emails exist.
+func (h *Hub) Login(email, password string) (*parley.Agent, error) {
+	wrong := parley.Errorf(parley.EUnauthorized, "Email or password is wrong.")
+	var a *parley.Agent
+	err := h.db.View(func(tx *storage.Tx) (err error) { a, err = tx.AgentByEmail(email); return })
+	if parley.ErrorCode(err) == parley.ENotFound {
+		dummyOnce.Do(func() { dummyHash, _ = auth.HashPassword("parley-dummy-password") })
+		auth.CheckPassword(dummyHash, password)
+		return nil, wrong
+	} else if err != nil {
+		return nil, err
+	}
+	if !auth.CheckPassword(a.PasswordHash, password) {
+		return nil, wrong
+	}
+	if a.Disabled {
+		return nil, parley.Errorf(parley.EUnauthorized, "Agent account %s is disabled.", a.Email)
+	}
+	return a, nil
+}

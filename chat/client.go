@@ -1,0 +1,215 @@
+package chat
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/parley-chat/parley/parley"
+	"github.com/parley-chat/parley/storage"
+)
+
+// Client is one authenticated connection: a customer's or an agent's. The
+// transport calls Handle for every frame after hello, from one goroutine,
+// and Detach once when the connection ends.
+type Client struct {
+	hub      *Hub
+	conn     Conn
+	customer *parley.Customer // set for customers
+	agent    *parley.Agent    // set for agents
+	me       parley.Participant
+}
+
+// Viewer returns who the client is, for access checks.
+func (cl *Client) Viewer() Viewer {
+	if cl.agent != nil {
+		return Viewer{AgentID: cl.agent.ID}
+	}
+	return Viewer{CustomerID: cl.customer.ID}
+}
+
+// Handle carries out one client frame. Answers and errors go to the
+// client's Conn; a bad frame gets an error frame and changes nothing.
+func (cl *Client) Handle(in *parley.Inbound) {
+	var err error
+	if cl.agent != nil {
+		err = cl.handleAgent(in)
+	} else {
+		err = cl.handleCustomer(in)
+	}
+	if err != nil {
+		cl.conn.Send(encode(parley.NewErrorFrame(in.Req, err)))
+	}
+}
+
+// Detach unregisters the connection.
+func (cl *Client) Detach() {
+	if cl.agent != nil {
+		cl.hub.reg.removeAgent(cl.agent.ID, cl.conn)
+		cl.hub.disp.disconnected(cl.agent.ID)
+		return
+	}
+	cl.hub.reg.removeCustomer(cl.customer.ID, cl.conn)
+}
+
+func unknownType(t string) error {
+	if t == "" {
+		return parley.Errorf(parley.EBadRequest, "Frame has no type.")
+	}
+	if t == parley.FrameHello {
+		return parley.Errorf(parley.EBadRequest, "Already said hello.")
+	}
+	if len(t) > 32 {
+		t = t[:32]
+	}
+	return parley.Errorf(parley.EBadRequest, "Unknown frame type %q.", t)
+}
+
+// validateSend checks a send frame's text and client_msg_id.
+func validateSend(in *parley.Inbound) error {
+	if strings.TrimSpace(in.Text) == "" {
+		return parley.Errorf(parley.EBadRequest, "text is required.")
+	}
+	if !utf8.ValidString(in.Text) {
+		return parley.Errorf(parley.EBadRequest, "text must be valid UTF-8.")
+	}
+	if len(in.ClientMsgID) > parley.MaxClientMsgIDBytes {
+		return parley.Errorf(parley.EBadRequest, "client_msg_id is longer than %d bytes.", parley.MaxClientMsgIDBytes)
+	}
+	return nil
+}
+
+// Viewer is who is reading: a customer or an agent. Exactly one is set.
+type Viewer struct {
+	CustomerID string
+	AgentID    string
+}
+
+// sessionFor loads a session record the viewer may read. Customers get
+// not_found for other customers' sessions, so ids reveal nothing; agents
+// may read sessions they are or were in.
+func (h *Hub) sessionFor(tx *storage.Tx, v Viewer, id string) (*parley.SessionRecord, error) {
+	if _, err := parley.ParseID(id); err != nil {
+		return nil, err
+	}
+	r, err := tx.Session(id)
+	if parley.ErrorCode(err) == parley.ENotFound {
+		return nil, parley.Errorf(parley.ENotFound, "Session %s not found.", id)
+	} else if err != nil {
+		return nil, err
+	}
+	switch {
+	case v.CustomerID != "":
+		if r.Customer.ID != v.CustomerID {
+			return nil, parley.Errorf(parley.ENotFound, "Session %s not found.", id)
+		}
+	case v.AgentID != "":
+		if !r.WasParticipant(v.AgentID) {
+			return nil, parley.Errorf(parley.EForbidden, "You were never in session %s.", id)
+		}
+	default:
+		return nil, parley.Errorf(parley.EUnauthorized, "Not signed in.")
+	}
+	return r, nil
+}
+
+// History returns one page of a session's events, oldest first: the limit
+// events before beforeSeq (0 = the latest). Customers never see whispers.
+func (h *Hub) History(v Viewer, sessionID string, beforeSeq uint64, limit int) (parley.HistoryFrame, error) {
+	switch {
+	case limit == 0:
+		limit = parley.DefaultHistoryLimit
+	case limit < 0 || limit > parley.MaxHistoryLimit:
+		return parley.HistoryFrame{}, parley.Errorf(parley.EBadRequest, "limit must be between 1 and %d.", parley.MaxHistoryLimit)
+	}
+	out := parley.HistoryFrame{Type: parley.FrameHistory, SessionID: sessionID}
+	err := h.db.View(func(tx *storage.Tx) error {
+		if _, err := h.sessionFor(tx, v, sessionID); err != nil {
+			return err
+		}
+		var err error
+		out.Events, out.More, err = tx.Events(sessionID, storage.EventQuery{
+			BeforeSeq: beforeSeq, Limit: limit, NoWhispers: v.CustomerID != "",
+		})
+		return err
+	})
+	if out.Events == nil {
+		out.Events = []parley.Event{}
+	}
+	return out, err
+}
+
+// Transcript returns a session and all of its events the viewer may see.
+func (h *Hub) Transcript(v Viewer, sessionID string) (parley.Session, []parley.Event, error) {
+	var (
+		s      parley.Session
+		events []parley.Event
+	)
+	err := h.db.View(func(tx *storage.Tx) error {
+		r, err := h.sessionFor(tx, v, sessionID)
+		if err != nil {
+			return err
+		}
+		last, err := tx.LastSeq(sessionID)
+		if err != nil {
+			return err
+		}
+		s = r.Session(last)
+		events, _, err = tx.Events(sessionID, storage.EventQuery{AfterSeq: 0, NoWhispers: v.CustomerID != ""})
+		return err
+	})
+	return s, events, err
+}
+
+// CustomerSessions lists a customer's sessions of the customer window,
+// open and ended, newest first.
+func (h *Hub) CustomerSessions(customerID string) ([]parley.Session, error) {
+	var (
+		recs []*parley.SessionRecord
+		seqs []uint64
+	)
+	since := h.now().Add(-h.cfg.CustomerWindow)
+	err := h.db.View(func(tx *storage.Tx) error {
+		var err error
+		if recs, err = tx.CustomerSessions(customerID, since); err != nil {
+			return err
+		}
+		seqs = make([]uint64, len(recs))
+		for i, r := range recs {
+			if seqs[i], err = tx.LastSeq(r.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]parley.Session, len(recs))
+	for i, r := range recs {
+		out[i] = h.wire(r, seqs[i])
+	}
+	return out, nil
+}
+
+// live finds the goroutine of an open session the viewer may address. A
+// session that is not open is explained: not found, not yours, or ended.
+// Agents' membership is checked by the session goroutine itself.
+func (h *Hub) live(v Viewer, id string) (*session, error) {
+	if id == "" {
+		return nil, parley.Errorf(parley.EBadRequest, "session_id is required.")
+	}
+	if s := h.session(id); s != nil {
+		if v.CustomerID != "" && s.customerID != v.CustomerID {
+			return nil, parley.Errorf(parley.ENotFound, "Session %s not found.", id)
+		}
+		return s, nil
+	}
+	err := h.db.View(func(tx *storage.Tx) error {
+		_, err := h.sessionFor(tx, v, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return nil, parley.Errorf(parley.EConflict, "Session %s has ended.", id)
+}

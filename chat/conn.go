@@ -1,0 +1,120 @@
+package chat
+
+import (
+	"encoding/json"
+	"sync"
+)
+
+// Conn is one client connection as chat sees it. The transport implements
+// it; chat never blocks on a connection.
+type Conn interface {
+	// Send queues encoded frames for the client, in order, without blocking.
+	// It reports false if the connection cannot take them (its outbound
+	// queue is full or it is closed); the transport then disconnects the
+	// client, which reconnects and resumes.
+	Send(frames ...[]byte) bool
+}
+
+// encode marshals a frame. Frames are plain structs of the parley package,
+// so marshalling cannot fail; a failure is a programming error and yields
+// an internal error frame rather than a panic.
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(`{"type":"error","code":"internal","message":"Internal error."}`)
+	}
+	return b
+}
+
+// registry tracks the open connections of each customer and agent, so a
+// session can reach every tab and device of its participants.
+type registry struct {
+	mu        sync.RWMutex
+	customers map[string]map[Conn]struct{}
+	agents    map[string]map[Conn]struct{}
+}
+
+func newRegistry() *registry {
+	return &registry{
+		customers: make(map[string]map[Conn]struct{}),
+		agents:    make(map[string]map[Conn]struct{}),
+	}
+}
+
+func add(m map[string]map[Conn]struct{}, id string, c Conn) int {
+	set := m[id]
+	if set == nil {
+		set = make(map[Conn]struct{})
+		m[id] = set
+	}
+	set[c] = struct{}{}
+	return len(set)
+}
+
+func remove(m map[string]map[Conn]struct{}, id string, c Conn) int {
+	set := m[id]
+	delete(set, c)
+	if len(set) == 0 {
+		delete(m, id)
+	}
+	return len(set)
+}
+
+func (r *registry) addCustomer(id string, c Conn) {
+	r.mu.Lock()
+	add(r.customers, id, c)
+	r.mu.Unlock()
+}
+
+func (r *registry) removeCustomer(id string, c Conn) {
+	r.mu.Lock()
+	remove(r.customers, id, c)
+	r.mu.Unlock()
+}
+
+// addAgent registers c and returns how many connections the agent has.
+func (r *registry) addAgent(id string, c Conn) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return add(r.agents, id, c)
+}
+
+// removeAgent unregisters c and returns how many connections remain.
+func (r *registry) removeAgent(id string, c Conn) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return remove(r.agents, id, c)
+}
+
+// toCustomer sends frames to every connection of a customer except skip.
+func (r *registry) toCustomer(id string, skip Conn, frames ...[]byte) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for c := range r.customers[id] {
+		if c != skip {
+			c.Send(frames...)
+		}
+	}
+}
+
+// toAgent sends frames to every connection of an agent except skip.
+func (r *registry) toAgent(id string, skip Conn, frames ...[]byte) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for c := range r.agents[id] {
+		if c != skip {
+			c.Send(frames...)
+		}
+	}
+}
+
+// toAllAgents sends frames to every agent connection.
+func (r *registry) toAllAgents(frames ...[]byte) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, set := range r.agents {
+		for c := range set {
+			c.Send(frames...)
+		}
+	}
+}

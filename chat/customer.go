@@ -1,0 +1,197 @@
+package chat
+
+import (
+	"github.com/parley-chat/parley/parley"
+	"github.com/parley-chat/parley/storage"
+)
+
+// cmdStart is handled by a new session's goroutine: it announces the
+// session before anything else can happen to it.
+const cmdStart = 100
+
+// AttachCustomer sends a customer's welcome on c and registers c for the
+// customer's events. token, if set, is a server-issued visitor token to
+// include in the welcome. req is the hello's request id.
+func (h *Hub) AttachCustomer(c Conn, cust parley.Customer, req, token string) (*Client, error) {
+	var open *parley.Session
+	var rec *parley.SessionRecord
+	var last uint64
+	err := h.db.View(func(tx *storage.Tx) error {
+		var err error
+		if rec, err = tx.OpenSessionOf(cust.ID); err != nil || rec == nil {
+			return err
+		}
+		last, err = tx.LastSeq(rec.ID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil {
+		w := h.wire(rec, last)
+		open = &w
+	}
+	c.Send(encode(parley.CustomerWelcome{
+		Type: parley.FrameWelcome, Re: req, Customer: cust, OpenSession: open, Token: token,
+	}))
+	h.reg.addCustomer(cust.ID, c)
+	cl := &Client{hub: h, conn: c, customer: &cust}
+	cl.me = parley.Participant{Role: parley.RoleCustomer, ID: cust.ID, Name: cust.Name}
+	return cl, nil
+}
+
+func (cl *Client) handleCustomer(in *parley.Inbound) error {
+	h := cl.hub
+	switch in.Type {
+	case parley.FrameStart:
+		return cl.start(in.Req)
+	case parley.FrameResume:
+		s, err := h.live(cl.Viewer(), in.SessionID)
+		if err != nil {
+			return err
+		}
+		s.post(command{kind: cmdResume, conn: cl.conn, req: in.Req, from: cl.me, seq: in.AfterSeq})
+	case parley.FrameSend:
+		if err := validateSend(in); err != nil {
+			return err
+		}
+		s, err := cl.open()
+		if err != nil {
+			return err
+		}
+		s.post(command{kind: cmdSend, conn: cl.conn, req: in.Req, from: cl.me, text: in.Text, cmid: in.ClientMsgID})
+	case parley.FrameTyping:
+		s, err := cl.open()
+		if err != nil {
+			return err
+		}
+		s.post(command{kind: cmdTyping, conn: cl.conn, req: in.Req, from: cl.me, active: in.Active == nil || *in.Active})
+	case parley.FrameRead:
+		s, err := cl.open()
+		if err != nil {
+			return err
+		}
+		s.post(command{kind: cmdRead, conn: cl.conn, req: in.Req, from: cl.me, seq: in.Seq})
+	case parley.FrameEnd:
+		s, err := cl.open()
+		if err != nil {
+			return err
+		}
+		s.post(command{kind: cmdEnd, conn: cl.conn, req: in.Req, from: cl.me, reason: parley.EndCustomer})
+	case parley.FrameHistory:
+		return cl.history(in)
+	case parley.FrameSessions:
+		list, err := h.CustomerSessions(cl.customer.ID)
+		if err != nil {
+			return err
+		}
+		cl.conn.Send(encode(parley.SessionsFrame{Type: parley.FrameSessions, Re: in.Req, Sessions: list}))
+	default:
+		return unknownType(in.Type)
+	}
+	return nil
+}
+
+func (cl *Client) history(in *parley.Inbound) error {
+	if in.SessionID == "" {
+		return parley.Errorf(parley.EBadRequest, "session_id is required.")
+	}
+	page, err := cl.hub.History(cl.Viewer(), in.SessionID, in.BeforeSeq, in.Limit)
+	if err != nil {
+		return err
+	}
+	page.Re = in.Req
+	cl.conn.Send(encode(page))
+	return nil
+}
+
+// open returns the customer's open session.
+func (cl *Client) open() (*session, error) {
+	if s := cl.hub.openSessionOf(cl.customer.ID); s != nil {
+		return s, nil
+	}
+	return nil, parley.Errorf(parley.EConflict, "You have no open session; send start first.")
+}
+
+// start opens a new queued session, or answers with the open one.
+func (cl *Client) start(req string) error {
+	h := cl.hub
+	if s := h.openSessionOf(cl.customer.ID); s != nil {
+		return cl.replyOpen(s.id, req)
+	}
+	now := parley.TimeOf(h.now())
+	rec := &parley.SessionRecord{
+		ID:        parley.NewID(now.Time),
+		State:     parley.StateQueued,
+		Customer:  *cl.customer,
+		Agents:    []parley.AgentRef{},
+		CreatedAt: now,
+		QueuedAt:  now,
+	}
+	ev := parley.Event{Kind: parley.KindQueued, From: cl.me}
+	err := h.update(func(tx *storage.Tx) error {
+		if err := tx.PutSession(rec); err != nil {
+			return err
+		}
+		_, err := tx.Append(rec.ID, &ev)
+		return err
+	})
+	if parley.ErrorCode(err) == parley.EConflict {
+		// Another connection of this customer started one first.
+		var open *parley.SessionRecord
+		if err := h.db.View(func(tx *storage.Tx) (err error) { open, err = tx.OpenSessionOf(cl.customer.ID); return }); err != nil {
+			return err
+		}
+		if open != nil {
+			return cl.replyOpen(open.ID, req)
+		}
+		return err
+	} else if err != nil {
+		return err
+	}
+	s := h.spawn(rec, ev.Seq)
+	s.post(command{kind: cmdStart, conn: cl.conn, req: req})
+	return nil
+}
+
+// replyOpen answers start with the customer's existing open session.
+func (cl *Client) replyOpen(id, req string) error {
+	var rec *parley.SessionRecord
+	var last uint64
+	err := cl.hub.db.View(func(tx *storage.Tx) error {
+		var err error
+		if rec, err = tx.Session(id); err != nil {
+			return err
+		}
+		last, err = tx.LastSeq(id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	cl.conn.Send(encode(parley.SessionFrame{Type: parley.FrameSession, Re: req, Session: cl.hub.wire(rec, last)}))
+	return nil
+}
+
+// announce is a new session's first act: queue it, answer the start with
+// the session, and deliver its queued event, before any assignment.
+func (s *session) announce(c command) {
+	if s.rec.State == parley.StateQueued {
+		s.hub.disp.queued(s.id, s.customerID, s.rec.QueuedAt.Time)
+	}
+	c.conn.Send(encode(parley.SessionFrame{Type: parley.FrameSession, Re: c.req, Session: s.hub.wire(s.rec, s.lastSeq)}))
+	ev, err := s.event(s.lastSeq)
+	if err != nil {
+		s.hub.log.Error("read queued event", "session", s.id, "err", err)
+		return
+	}
+	s.fanout(ev, nil, "")
+}
+
+func (s *session) event(seq uint64) (ev parley.Event, err error) {
+	err = s.hub.db.View(func(tx *storage.Tx) error {
+		ev, err = tx.Event(s.id, seq)
+		return err
+	})
+	return ev, err
+}

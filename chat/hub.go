@@ -1,0 +1,208 @@
+// Package chat holds Parley's live state: one goroutine per open session
+// that owns the session's state and fans its events out, and one dispatcher
+// goroutine that owns routing. It knows nothing of HTTP or WebSocket; the
+// transport hands it decoded frames and a Conn to answer on.
+package chat
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/parley-chat/parley/parley"
+	"github.com/parley-chat/parley/storage"
+)
+
+// Config configures a Hub. Zero values take the defaults.
+type Config struct {
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives operational logs; default discards them.
+	Logger *slog.Logger
+	// CustomerWindow is how far back customers see their sessions; default 14 days.
+	CustomerWindow time.Duration
+	// QueueInterval is how often queue positions and queue summaries are
+	// pushed when the queue changed; default 250ms.
+	QueueInterval time.Duration
+}
+
+// Hub is the running chat service over one database.
+type Hub struct {
+	db   *storage.DB
+	now  func() time.Time
+	log  *slog.Logger
+	cfg  Config
+	reg  *registry
+	disp *dispatcher
+
+	mu         sync.RWMutex
+	sessions   map[string]*session // open sessions by id
+	byCustomer map[string]*session // open session by customer id
+
+	closing chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// Open recovers the open sessions and the queue from db and starts the
+// dispatcher and one goroutine per open session. The caller keeps ownership
+// of db and closes it after the Hub.
+func Open(db *storage.DB, cfg Config) (*Hub, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.CustomerWindow <= 0 {
+		cfg.CustomerWindow = 14 * 24 * time.Hour
+	}
+	if cfg.QueueInterval <= 0 {
+		cfg.QueueInterval = 250 * time.Millisecond
+	}
+	h := &Hub{
+		db:         db,
+		now:        cfg.Now,
+		log:        cfg.Logger,
+		cfg:        cfg,
+		reg:        newRegistry(),
+		sessions:   make(map[string]*session),
+		byCustomer: make(map[string]*session),
+		closing:    make(chan struct{}),
+	}
+	h.disp = newDispatcher(h)
+	if err := h.recover(); err != nil {
+		return nil, err
+	}
+	h.wg.Add(1)
+	go h.disp.run()
+	return h, nil
+}
+
+// recover loads agents, open sessions and the queue, and rebuilds the
+// routing state exactly as it was: queued sessions in arrival order, and
+// every agent holding the sessions it is in.
+func (h *Hub) recover() error {
+	var (
+		agents []*parley.Agent
+		open   []*parley.SessionRecord
+		queued []*parley.SessionRecord
+		seqs   = make(map[string]uint64)
+	)
+	err := h.db.View(func(tx *storage.Tx) error {
+		var err error
+		if agents, err = tx.Agents(); err != nil {
+			return err
+		}
+		if open, err = tx.OpenSessions(); err != nil {
+			return err
+		}
+		if queued, err = tx.QueuedSessions(); err != nil {
+			return err
+		}
+		for _, r := range open {
+			if seqs[r.ID], err = tx.LastSeq(r.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recover open sessions: %w", err)
+	}
+	for _, a := range agents {
+		h.disp.addAgent(a)
+	}
+	for _, r := range open {
+		s := h.spawn(r, seqs[r.ID])
+		for _, a := range r.Agents {
+			h.disp.hold(a.ID, s.id)
+		}
+	}
+	for _, r := range queued {
+		h.disp.enqueue(r.ID, r.Customer.ID, r.QueuedAt.Time)
+	}
+	h.log.Info("recovered", "open_sessions", len(open), "queued", len(queued), "agents", len(agents))
+	return nil
+}
+
+// Close stops the dispatcher and every session goroutine. Commands in
+// flight finish first; acknowledged messages are already durable.
+func (h *Hub) Close() error {
+	h.once.Do(func() { close(h.closing) })
+	h.wg.Wait()
+	return nil
+}
+
+// Ready reports whether the hub is serving.
+func (h *Hub) Ready() error {
+	select {
+	case <-h.closing:
+		return parley.Errorf(parley.EUnavailable, "Server is shutting down.")
+	default:
+		return nil
+	}
+}
+
+// spawn starts the goroutine of an open session and registers it.
+func (h *Hub) spawn(r *parley.SessionRecord, lastSeq uint64) *session {
+	s := newSession(h, r, lastSeq)
+	h.mu.Lock()
+	h.sessions[s.id] = s
+	h.byCustomer[s.customerID] = s
+	h.mu.Unlock()
+	h.wg.Add(1)
+	go s.run()
+	return s
+}
+
+// forget unregisters a session whose goroutine is ending.
+func (h *Hub) forget(s *session) {
+	h.mu.Lock()
+	if h.sessions[s.id] == s {
+		delete(h.sessions, s.id)
+	}
+	if h.byCustomer[s.customerID] == s {
+		delete(h.byCustomer, s.customerID)
+	}
+	h.mu.Unlock()
+}
+
+// session returns the goroutine of an open session, or nil.
+func (h *Hub) session(id string) *session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.sessions[id]
+}
+
+// openSessionOf returns the goroutine of a customer's open session, or nil.
+func (h *Hub) openSessionOf(customerID string) *session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.byCustomer[customerID]
+}
+
+// wire returns the client view of a record, with the queue position and
+// wait estimate while it is queued.
+func (h *Hub) wire(r *parley.SessionRecord, lastSeq uint64) parley.Session {
+	s := r.Session(lastSeq)
+	if r.State == parley.StateQueued {
+		pos, ewt := h.disp.position(r.ID)
+		if pos > 0 {
+			s.Position = pos
+			s.EWTSeconds = &ewt
+		}
+	}
+	return s
+}
+
+// update runs fn in a group commit bounded by a timeout, so a stuck disk
+// turns into an unavailable error rather than a hung session.
+func (h *Hub) update(fn func(tx *storage.Tx) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return h.db.Update(ctx, fn)
+}

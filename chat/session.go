@@ -1,0 +1,502 @@
+package chat
+
+import (
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"sync"
+
+	"github.com/parley-chat/parley/parley"
+	"github.com/parley-chat/parley/storage"
+)
+
+// Client commands a session goroutine handles.
+const (
+	cmdSend = iota + 1
+	cmdEnd
+	cmdTyping
+	cmdRead
+	cmdResume
+	cmdLeave
+	cmdAssign // from the dispatcher, through the control mailbox
+)
+
+// maxSendBatch bounds how many queued sends one session stores in one
+// group commit.
+const maxSendBatch = 256
+
+// command is one request to a session goroutine.
+type command struct {
+	kind    int
+	conn    Conn   // who to answer; nil for server-side commands
+	req     string // echoed as "re"
+	from    parley.Participant
+	agent   *parley.Agent // cmdAssign: the agent joining
+	text    string
+	cmid    string
+	whisper bool
+	active  bool
+	seq     uint64 // cmdRead: read up to; cmdResume: after
+	reason  string // cmdEnd
+	done    chan error
+}
+
+// session is the goroutine that owns one open session: its record, its
+// sequence numbers and the fan-out of its events. Everything that changes
+// the session passes through it, so events are stored and delivered in one
+// order.
+type session struct {
+	hub        *Hub
+	id         string
+	customerID string
+	rec        *parley.SessionRecord // owned by run
+	lastSeq    uint64                // owned by run
+
+	inbox chan command
+	ctrl  *mailbox[command]
+
+	mu      sync.RWMutex // guards stopped against posts racing the end
+	stopped bool
+	stopErr error // why commands are refused once stopped
+	done    chan struct{}
+}
+
+func newSession(h *Hub, r *parley.SessionRecord, lastSeq uint64) *session {
+	return &session{
+		hub:        h,
+		id:         r.ID,
+		customerID: r.Customer.ID,
+		rec:        r,
+		lastSeq:    lastSeq,
+		inbox:      make(chan command, 1024),
+		ctrl:       newMailbox[command](),
+		done:       make(chan struct{}),
+	}
+}
+
+// post hands a client command to the session. If the session has ended it
+// answers the command with a conflict error instead.
+func (s *session) post(c command) {
+	s.mu.RLock()
+	if s.stopped {
+		s.mu.RUnlock()
+		s.reject(c)
+		return
+	}
+	select {
+	case s.inbox <- c:
+		s.mu.RUnlock()
+		return
+	default:
+	}
+	s.mu.RUnlock()
+	// The inbox is full: wait, which pushes back on the client's reader.
+	select {
+	case s.inbox <- c:
+	case <-s.done:
+		s.reject(c)
+	}
+}
+
+func (s *session) reject(c command) {
+	err := s.stopErr
+	if c.kind == cmdAssign {
+		s.hub.disp.assignFailed(c.agent.ID, s.id, nil)
+	}
+	s.fail(c, err)
+}
+
+// fail answers a command with an error.
+func (s *session) fail(c command, err error) {
+	if c.done != nil {
+		c.done <- err
+	}
+	if c.conn != nil {
+		c.conn.Send(encode(parley.NewErrorFrame(c.req, err)))
+	}
+}
+
+func (s *session) run() {
+	defer s.hub.wg.Done()
+	for s.rec.Open() {
+		select {
+		case <-s.ctrl.wake:
+			for _, c := range s.ctrl.take() {
+				s.safely(c, s.handle)
+			}
+		case c := <-s.inbox:
+			if c.kind == cmdSend {
+				s.safely(c, s.sendBatch)
+			} else {
+				s.safely(c, s.handle)
+			}
+		case <-s.hub.closing:
+			s.stop(parley.Errorf(parley.EUnavailable, "Server is shutting down; reconnect and resume."))
+			return
+		}
+	}
+	s.stop(parley.Errorf(parley.EConflict, "Session %s has ended.", s.id))
+}
+
+// stop unregisters the session and answers whatever is still queued with
+// reason.
+func (s *session) stop(reason error) {
+	s.hub.forget(s)
+	s.mu.Lock()
+	s.stopped = true
+	s.stopErr = reason
+	s.mu.Unlock()
+	close(s.done)
+	for _, c := range s.ctrl.close() {
+		s.reject(c)
+	}
+	for {
+		select {
+		case c := <-s.inbox:
+			s.reject(c)
+		default:
+			return
+		}
+	}
+}
+
+// safely runs one command and turns a panic into an internal error for that
+// command, so one bad session never takes the server down.
+func (s *session) safely(c command, fn func(command)) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.hub.log.Error("panic in session", "session", s.id, "panic", r, "stack", string(debug.Stack()))
+			s.fail(c, fmt.Errorf("panic in session %s: %v", s.id, r))
+		}
+	}()
+	fn(c)
+}
+
+func (s *session) handle(c command) {
+	switch c.kind {
+	case cmdSend:
+		s.sendBatch(c)
+	case cmdEnd:
+		s.end(c)
+	case cmdTyping:
+		s.typing(c)
+	case cmdRead:
+		s.read(c)
+	case cmdResume:
+		s.resume(c)
+	case cmdLeave:
+		s.leave(c)
+	case cmdAssign:
+		s.assign(c)
+	case cmdStart:
+		s.announce(c)
+	}
+}
+
+// sendBatch stores first and every further send already waiting in the
+// inbox in one group commit, then acknowledges and fans them out in order.
+// A non-send command found while gathering is handled right after, so the
+// order of commands is kept.
+func (s *session) sendBatch(first command) {
+	batch := []command{first}
+	var next *command
+gather:
+	for len(batch) < maxSendBatch {
+		select {
+		case c := <-s.inbox:
+			if c.kind != cmdSend {
+				next = &c
+				break gather
+			}
+			batch = append(batch, c)
+		default:
+			break gather
+		}
+	}
+	s.storeSends(batch)
+	if next != nil {
+		s.handle(*next)
+	}
+}
+
+func (s *session) storeSends(batch []command) {
+	// Authorisation against the current record happens here, in the
+	// goroutine that owns it.
+	ok := batch[:0:0]
+	for _, c := range batch {
+		if err := s.mayWrite(c.from, c.whisper); err != nil {
+			s.fail(c, err)
+			continue
+		}
+		ok = append(ok, c)
+	}
+	if len(ok) == 0 {
+		return
+	}
+	events := make([]parley.Event, len(ok))
+	dups := make([]bool, len(ok))
+	err := s.hub.update(func(tx *storage.Tx) error {
+		for i, c := range ok {
+			events[i] = parley.Event{
+				Kind:        parley.KindMessage,
+				From:        c.from,
+				Text:        c.text,
+				Whisper:     c.whisper,
+				ClientMsgID: c.cmid,
+			}
+			dup, err := tx.Append(s.id, &events[i])
+			if err != nil {
+				return err
+			}
+			dups[i] = dup
+		}
+		return nil
+	})
+	if err != nil {
+		s.hub.log.Error("store messages", "session", s.id, "err", err)
+		for _, c := range ok {
+			s.fail(c, err)
+		}
+		return
+	}
+	for i, c := range ok {
+		ev := events[i]
+		if dups[i] && ev.From.ID != c.from.ID {
+			s.fail(c, parley.Errorf(parley.EConflict, "client_msg_id %q is already used in this session.", c.cmid))
+			continue
+		}
+		c.conn.Send(encode(parley.SentFrame{
+			Type: parley.FrameSent, Re: c.req, SessionID: s.id, ClientMsgID: ev.ClientMsgID,
+			Seq: ev.Seq, ID: ev.ID, At: ev.At, Duplicate: dups[i],
+		}))
+		if dups[i] {
+			continue
+		}
+		s.lastSeq = ev.Seq
+		s.fanout(ev, nil, "")
+	}
+}
+
+// mayWrite checks that a participant may add to the session.
+func (s *session) mayWrite(p parley.Participant, whisper bool) error {
+	switch p.Role {
+	case parley.RoleCustomer:
+		if whisper {
+			return parley.Errorf(parley.EBadRequest, "Customers cannot whisper.")
+		}
+		return nil
+	case parley.RoleAgent:
+		if !s.rec.HasAgent(p.ID) {
+			return parley.Errorf(parley.EForbidden, "You are not in session %s; accept it first.", s.id)
+		}
+		return nil
+	}
+	return nil
+}
+
+// fanout delivers an event to everyone in the session who may see it. The
+// connection that caused it gets the event with its request id; extra names
+// agents outside the session who must see it too (one who just left).
+func (s *session) fanout(ev parley.Event, reply Conn, req string, extra ...string) {
+	frame := encode(parley.EventFrame{Type: parley.FrameEvent, SessionID: s.id, Event: ev})
+	if reply != nil {
+		f := frame
+		if req != "" {
+			f = encode(parley.EventFrame{Type: parley.FrameEvent, Re: req, SessionID: s.id, Event: ev})
+		}
+		reply.Send(f)
+	}
+	if !ev.Whisper {
+		s.hub.reg.toCustomer(s.customerID, reply, frame)
+	}
+	for _, a := range s.rec.Agents {
+		s.hub.reg.toAgent(a.ID, reply, frame)
+	}
+	for _, id := range extra {
+		s.hub.reg.toAgent(id, reply, frame)
+	}
+}
+
+// commit stores a changed record together with one event and, once that
+// is durable, makes both current.
+func (s *session) commit(next *parley.SessionRecord, ev *parley.Event) error {
+	err := s.hub.update(func(tx *storage.Tx) error {
+		if _, err := tx.Append(s.id, ev); err != nil {
+			return err
+		}
+		if next.State == parley.StateEnded {
+			next.EndedAt = ev.At
+		}
+		return tx.PutSession(next)
+	})
+	if err != nil {
+		s.hub.log.Error("store session change", "session", s.id, "kind", ev.Kind, "err", err)
+		return err
+	}
+	s.rec = next
+	s.lastSeq = ev.Seq
+	return nil
+}
+
+func (s *session) end(c command) {
+	if c.from.Role == parley.RoleAgent && !s.rec.HasAgent(c.from.ID) {
+		s.fail(c, parley.Errorf(parley.EForbidden, "You are not in session %s.", s.id))
+		return
+	}
+	wasQueued := s.rec.State == parley.StateQueued
+	next := cloneRecord(s.rec)
+	next.State = parley.StateEnded
+	next.EndReason = c.reason
+	ev := parley.Event{Kind: parley.KindEnded, From: c.from, Reason: c.reason}
+	if err := s.commit(next, &ev); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.fanout(ev, c.conn, c.req)
+	agents := make([]string, len(next.Agents))
+	for i, a := range next.Agents {
+		agents[i] = a.ID
+	}
+	s.hub.disp.ended(s.id, wasQueued, agents)
+	if c.done != nil {
+		c.done <- nil
+	}
+}
+
+func (s *session) leave(c command) {
+	if !s.rec.HasAgent(c.from.ID) {
+		s.fail(c, parley.Errorf(parley.EForbidden, "You are not in session %s.", s.id))
+		return
+	}
+	next := cloneRecord(s.rec)
+	next.Agents = slices.DeleteFunc(next.Agents, func(a parley.AgentRef) bool { return a.ID == c.from.ID })
+	requeue := len(next.Agents) == 0
+	if requeue {
+		// Nobody is left to help: the customer goes back to the queue, at
+		// the place it first had.
+		next.State = parley.StateQueued
+	}
+	ev := parley.Event{Kind: parley.KindAgentLeft, From: c.from}
+	if err := s.commit(next, &ev); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.fanout(ev, c.conn, c.req, c.from.ID)
+	s.hub.disp.left(c.from.ID, s.id, s.customerID, requeue, next.QueuedAt.Time)
+}
+
+// assign adds an agent chosen by the dispatcher (routing or accept).
+func (s *session) assign(c command) {
+	a := c.agent
+	if s.rec.HasAgent(a.ID) {
+		err := parley.Errorf(parley.EConflict, "You are already in session %s.", s.id)
+		s.hub.disp.assignFailed(a.ID, s.id, nil)
+		s.fail(c, err)
+		return
+	}
+	wasQueued := s.rec.State == parley.StateQueued
+	next := cloneRecord(s.rec)
+	next.Agents = append(next.Agents, a.Ref())
+	if !slices.Contains(next.Participants, a.ID) {
+		next.Participants = append(next.Participants, a.ID)
+	}
+	next.State = parley.StateActive
+	ev := parley.Event{Kind: parley.KindAgentJoined, From: a.Participant()}
+	if next.AssignedAt.IsZero() {
+		next.AssignedAt = parley.TimeOf(s.hub.now())
+	}
+	if err := s.commit(next, &ev); err != nil {
+		var requeue *requeueInfo
+		if wasQueued {
+			requeue = &requeueInfo{customerID: s.customerID, at: s.rec.QueuedAt.Time}
+		}
+		s.hub.disp.assignFailed(a.ID, s.id, requeue)
+		s.fail(c, err)
+		return
+	}
+	// Everyone else sees the join; the agent gets the whole picture.
+	s.fanout(ev, nil, "")
+	events, _, err := s.events(storage.EventQuery{Limit: parley.MaxHistoryLimit})
+	if err != nil {
+		s.hub.log.Error("read events for assigned", "session", s.id, "err", err)
+	}
+	af := parley.AssignedFrame{
+		Type:    parley.FrameAssigned,
+		Session: s.hub.wire(s.rec, s.lastSeq),
+		Events:  events,
+		CustomerProfile: parley.CustomerProfile{
+			ID: s.rec.Customer.ID, Name: s.rec.Customer.Name, Email: s.rec.Customer.Email,
+			Visitor: s.rec.Customer.Visitor, Profile: s.rec.Customer.Profile,
+		},
+	}
+	frame := encode(af)
+	if c.conn != nil {
+		af.Re = c.req
+		c.conn.Send(encode(af))
+	}
+	s.hub.reg.toAgent(a.ID, c.conn, frame)
+}
+
+func (s *session) typing(c command) {
+	if c.from.Role == parley.RoleAgent && !s.rec.HasAgent(c.from.ID) {
+		s.fail(c, parley.Errorf(parley.EForbidden, "You are not in session %s.", s.id))
+		return
+	}
+	frame := encode(parley.TypingFrame{Type: parley.FrameTyping, SessionID: s.id, From: c.from, Active: c.active})
+	if c.from.Role == parley.RoleAgent {
+		s.hub.reg.toCustomer(s.customerID, nil, frame)
+	}
+	for _, a := range s.rec.Agents {
+		if a.ID != c.from.ID {
+			s.hub.reg.toAgent(a.ID, nil, frame)
+		}
+	}
+}
+
+func (s *session) read(c command) {
+	if c.seq > s.lastSeq {
+		s.fail(c, parley.Errorf(parley.EBadRequest, "seq %d is beyond the last event (%d).", c.seq, s.lastSeq))
+		return
+	}
+	frame := encode(parley.ReadFrame{Type: parley.FrameRead, SessionID: s.id, Seq: c.seq, From: c.from})
+	for _, a := range s.rec.Agents {
+		s.hub.reg.toAgent(a.ID, nil, frame)
+	}
+}
+
+// resume sends the session and every event after c.seq the viewer may see,
+// as one unit, so no live event can slip between them.
+func (s *session) resume(c command) {
+	customer := c.from.Role == parley.RoleCustomer
+	if !customer && !s.rec.WasParticipant(c.from.ID) {
+		s.fail(c, parley.Errorf(parley.EForbidden, "You were never in session %s.", s.id))
+		return
+	}
+	events, _, err := s.events(storage.EventQuery{AfterSeq: c.seq, NoWhispers: customer})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	frames := make([][]byte, 0, len(events)+1)
+	frames = append(frames, encode(parley.SessionFrame{Type: parley.FrameSession, Re: c.req, Session: s.hub.wire(s.rec, s.lastSeq)}))
+	for _, ev := range events {
+		frames = append(frames, encode(parley.EventFrame{Type: parley.FrameEvent, SessionID: s.id, Event: ev}))
+	}
+	c.conn.Send(frames...)
+}
+
+func (s *session) events(q storage.EventQuery) (events []parley.Event, more bool, err error) {
+	err = s.hub.db.View(func(tx *storage.Tx) error {
+		events, more, err = tx.Events(s.id, q)
+		return err
+	})
+	return events, more, err
+}
+
+// cloneRecord copies a record deeply enough to change its agents.
+func cloneRecord(r *parley.SessionRecord) *parley.SessionRecord {
+	c := *r
+	c.Agents = slices.Clone(r.Agents)
+	c.Participants = slices.Clone(r.Participants)
+	return &c
+}

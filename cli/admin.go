@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/storage"
+)
+
+// admin runs an admin command through the running server's admin socket,
+// or on the database file when no server runs, and decodes its result into
+// out. Both paths end in the same chat.Admin code.
+func (g *globalOptions) admin(ctx context.Context, cmd string, args, out any) error {
+	raw, err := httpapi.DialAdmin(g.socketPath()).Do(ctx, cmd, args)
+	if errors.Is(err, httpapi.ErrNoServer) {
+		raw, err = g.adminOffline(ctx, cmd, args)
+	}
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func (g *globalOptions) adminOffline(ctx context.Context, cmd string, args any) (json.RawMessage, error) {
+	if _, err := os.Stat(g.data); err != nil {
+		return nil, fmt.Errorf("no data directory at %s (run parley serve once, or pass --data): %w", g.data, err)
+	}
+	db, err := storage.Open(g.dbPath(), storage.Options{Timeout: 500 * time.Millisecond})
+	if errors.Is(err, storage.ErrLocked) {
+		return nil, fmt.Errorf("%s is locked by a running server, but its admin socket %s does not answer; "+
+			"check that the server is healthy, or stop it and retry", g.dbPath(), g.socketPath())
+	} else if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	argsRaw, err := json.Marshal(args)
+	if err != nil {
+		return nil, err
+	}
+	res, err := chat.NewAdmin(db, nil).Do(ctx, cmd, argsRaw)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(res)
+}
+
+// printJSON writes v as indented JSON.
+func (g *globalOptions) printJSON(v any) error {
+	enc := json.NewEncoder(g.streams.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table writes aligned columns.
+func (g *globalOptions) table(header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(g.streams.Out, 0, 0, 2, ' ', 0)
+	line := func(cells []string) {
+		for i, c := range cells {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, c)
+		}
+		fmt.Fprintln(tw)
+	}
+	line(header)
+	for _, r := range rows {
+		line(r)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/parley-chat/parley/auth"
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/parley"
+	"github.com/parley-chat/parley/storage"
+)
+
+type serveOptions struct {
+	listen         string
+	customerSecret string
+	allowAnonymous bool
+	allowedOrigins []string
+	customerWindow time.Duration
+	logLevel       string
+	firstAgent     string
+	shutdownWait   time.Duration
+}
+
+func newCmdServe(g *globalOptions) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the chat server",
+		Long: "Run the chat server. On a new data directory it creates the database, a customer-token\n" +
+			"secret (mode 0600) and a first agent whose one-time password it prints.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to serve HTTP and WebSocket on")
+	f.StringVar(&o.customerSecret, "customer-secret", "", "HS256 secret of customer tokens (default: generated once and kept in the data directory)")
+	f.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "let visitors without a token chat; they get a server-signed token")
+	f.StringSliceVar(&o.allowedOrigins, "allowed-origins", nil, "origins (scheme://host[:port]) whose pages may connect, or *; same-host pages always may")
+	f.DurationVar(&o.customerWindow, "customer-window", 14*24*time.Hour, "how far back customers see their sessions")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.firstAgent, "first-agent", "admin@localhost", "email of the agent created in a new data directory")
+	f.DurationVar(&o.shutdownWait, "shutdown-timeout", 10*time.Second, "how long a graceful stop waits for clients")
+	return cmd
+}
+
+func newLogger(w *os.File, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
+	logOut := os.Stderr
+	if f, ok := g.streams.Err.(*os.File); ok {
+		logOut = f
+	}
+	log, err := newLogger(logOut, o.logLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(g.data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	db, err := storage.Open(g.dbPath(), storage.Options{})
+	if errors.Is(err, storage.ErrLocked) {
+		return fmt.Errorf("another Parley server is using %s", g.dbPath())
+	} else if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	secret := []byte(o.customerSecret)
+	if o.customerSecret == "" {
+		if secret, err = auth.LoadOrCreateSecret(g.secretPath()); err != nil {
+			return fmt.Errorf("customer secret: %w", err)
+		}
+	}
+	if err := ensureFirstAgent(ctx, g, db, o.firstAgent); err != nil {
+		return err
+	}
+
+	hub, err := chat.Open(db, chat.Config{Logger: log, CustomerWindow: o.customerWindow})
+	if err != nil {
+		return err
+	}
+	defer hub.Close()
+	api := httpapi.New(hub, httpapi.Config{
+		CustomerSecret: secret,
+		AgentSecret:    db.AgentSecret(),
+		AllowAnonymous: o.allowAnonymous,
+		AllowedOrigins: o.allowedOrigins,
+		Logger:         log,
+	})
+	admin, err := httpapi.ServeAdmin(g.socketPath(), chat.NewAdmin(db, hub), log)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("parley listening", "addr", ln.Addr().String(), "data", g.data, "admin_socket", g.socketPath())
+	fmt.Fprintf(g.streams.Out, "Parley listening on http://%s (data in %s)\n", ln.Addr(), g.data)
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownWait)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if err := api.Shutdown(sctx); err != nil {
+		log.Warn("clients did not all disconnect in time", "err", err)
+	}
+	return nil
+}
+
+// ensureFirstAgent creates an agent with a generated password when the
+// database has none, and prints the password once.
+func ensureFirstAgent(ctx context.Context, g *globalOptions, db *storage.DB, email string) error {
+	var n int
+	if err := db.View(func(tx *storage.Tx) (err error) { n, err = tx.AgentCount(); return }); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	pw, err := auth.GeneratePassword()
+	if err != nil {
+		return err
+	}
+	name, _, _ := strings.Cut(email, "@")
+	if _, err := chat.NewAdmin(db, nil).AddAgent(ctx, chat.AgentAddArgs{
+		Name: name, Email: email, Capacity: parley.DefaultCapacity, Password: pw,
+	}); err != nil {
+		return fmt.Errorf("create first agent: %w", err)
+	}
+	fmt.Fprintf(g.streams.Out, "Created the first agent %s with one-time password: %s\n"+
+		"It is shown only now. Change it with: parley agent set %s --password-stdin\n", email, pw, email)
+	return nil
+}

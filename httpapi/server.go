@@ -1,0 +1,253 @@
+// Package httpapi is Parley's transport: HTTP endpoints and the customer
+// and agent WebSockets. It decodes, authenticates and encodes; every rule of
+// the chat itself lives in package chat.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/parley-chat/parley/auth"
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/parley"
+)
+
+// Config configures a Server. Zero durations and sizes take the defaults.
+type Config struct {
+	// CustomerSecret verifies customer tokens and signs visitor tokens.
+	CustomerSecret []byte
+	// AgentSecret signs and verifies agent tokens.
+	AgentSecret []byte
+	// AllowAnonymous lets a hello without a token create a visitor.
+	AllowAnonymous bool
+	// AllowedOrigins lists extra origins (scheme://host[:port]) whose pages
+	// may open WebSockets; "*" allows any. Same-host origins and clients
+	// that send no Origin are always allowed.
+	AllowedOrigins []string
+	// HelloTimeout bounds the wait for hello; default 10s.
+	HelloTimeout time.Duration
+	// PingInterval is how often the server pings; a client silent for two
+	// intervals is dropped. Default 30s.
+	PingInterval time.Duration
+	// WriteTimeout bounds each write to a client; default 10s.
+	WriteTimeout time.Duration
+	// OutboundQueue is how many frame batches may wait for a slow client
+	// before it is disconnected; default 256.
+	OutboundQueue int
+	// VisitorTTL is how long a visitor token lasts; default 30 days.
+	VisitorTTL time.Duration
+	// Now is the clock for tokens; default time.Now.
+	Now func() time.Time
+	// Logger receives logs; default discards them.
+	Logger *slog.Logger
+}
+
+// Server serves Parley's HTTP and WebSocket API over a chat Hub.
+type Server struct {
+	hub      *chat.Hub
+	cfg      Config
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	mux      *http.ServeMux
+	logins   *limiter
+
+	mu       sync.Mutex
+	conns    map[*wsConn]struct{}
+	draining bool
+	idle     chan struct{} // closed when draining and no conns are left
+}
+
+// New returns a Server for hub.
+func New(hub *chat.Hub, cfg Config) *Server {
+	if cfg.HelloTimeout <= 0 {
+		cfg.HelloTimeout = 10 * time.Second
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.OutboundQueue <= 0 {
+		cfg.OutboundQueue = 256
+	}
+	if cfg.VisitorTTL <= 0 {
+		cfg.VisitorTTL = 30 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{
+		hub:    hub,
+		cfg:    cfg,
+		log:    cfg.Logger,
+		mux:    http.NewServeMux(),
+		conns:  make(map[*wsConn]struct{}),
+		logins: newLimiter(cfg.Now),
+	}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  1024,
+		WriteBufferPool:  &sync.Pool{},
+		CheckOrigin:      s.checkOrigin,
+	}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /v1/customer/ws", s.serveWS("customer"))
+	s.mux.HandleFunc("GET /v1/agent/ws", s.serveWS("agent"))
+	s.mux.HandleFunc("POST /v1/agent/login", s.handleLogin)
+	s.mux.HandleFunc("GET /v1/customer/sessions", s.handleSessions)
+	s.mux.HandleFunc("GET /v1/customer/sessions/{id}/events", s.handleEvents)
+	s.mux.HandleFunc("GET /v1/customer/sessions/{id}/transcript", s.handleTranscript)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// checkOrigin refuses browser pages from foreign origins. Requests without
+// an Origin header come from non-browser clients and are allowed.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, allowed := range s.cfg.AllowedOrigins {
+		if allowed == "*" || strings.EqualFold(strings.TrimSuffix(allowed, "/"), origin) {
+			return true
+		}
+	}
+	s.log.Warn("refused WebSocket from foreign origin", "origin", origin)
+	return false
+}
+
+// authenticate checks a hello and attaches the connection to the hub.
+func (s *Server) authenticate(c *wsConn, in *parley.Inbound) (*chat.Client, error) {
+	now := s.cfg.Now()
+	if c.role == "agent" {
+		if in.Token == "" {
+			return nil, parley.Errorf(parley.EUnauthorized, "hello needs an agent token.")
+		}
+		id, err := auth.VerifyAgent(s.cfg.AgentSecret, in.Token, now)
+		if err != nil {
+			return nil, err
+		}
+		return s.hub.AttachAgent(c, id, in.Req)
+	}
+	var (
+		cust  parley.Customer
+		token string
+		err   error
+	)
+	switch {
+	case in.Token != "":
+		cust, err = auth.VerifyCustomer(s.cfg.CustomerSecret, in.Token, now)
+	case s.cfg.AllowAnonymous:
+		cust = auth.NewVisitor(now)
+		token, err = auth.SignCustomer(s.cfg.CustomerSecret, cust, s.cfg.VisitorTTL, now)
+	default:
+		err = parley.Errorf(parley.EUnauthorized, "hello needs a customer token.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.hub.AttachCustomer(c, cust, in.Req, token)
+}
+
+// track registers a connection; it reports false once shutdown began.
+func (s *Server) track(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *wsConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if s.draining && len(s.conns) == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
+func (s *Server) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// Shutdown tells every WebSocket client the server is going away (close
+// code 1001: reconnect and resume) and waits until they are gone or ctx
+// ends. Call it after the HTTP server stopped accepting and before closing
+// the hub.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	idle := make(chan struct{})
+	if len(s.conns) == 0 {
+		close(idle)
+	} else {
+		s.idle = idle
+	}
+	conns := make([]*wsConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close(parley.DisconnectShutdown)
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writeJSON writes v as a JSON response.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError writes err as {"type":"error","code":…,"message":…} with the
+// status its code maps to.
+func writeError(w http.ResponseWriter, err error) {
+	writeJSON(w, parley.HTTPStatus(parley.ErrorCode(err)), parley.NewErrorFrame("", err))
+}
