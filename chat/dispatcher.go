@@ -313,10 +313,14 @@ func (d *dispatcher) ended(id string, wasQueued bool, agents []string) {
 // left releases an agent's slot; requeue puts the session back in line.
 func (d *dispatcher) left(agentID, id, customerID string, requeue bool, at time.Time) {
 	d.post(func() {
-		d.release(agentID, id)
 		if requeue {
+			// Route the session before the leaving agent's slot is free
+			// again, so it goes to someone else when anyone else can
+			// take it.
 			d.enqueue(id, customerID, at)
+			d.route()
 		}
+		d.release(agentID, id)
 	})
 }
 

@@ -27,16 +27,22 @@ type Config struct {
 	// QueueInterval is how often queue positions and queue summaries are
 	// pushed when the queue changed; default 250ms.
 	QueueInterval time.Duration
+	// Retention is how long ended sessions are kept, measured from their
+	// end; default 90 days. A negative value turns the janitor off.
+	Retention time.Duration
+	// JanitorInterval is how often expired sessions are purged; default 1h.
+	JanitorInterval time.Duration
 }
 
 // Hub is the running chat service over one database.
 type Hub struct {
-	db   *storage.DB
-	now  func() time.Time
-	log  *slog.Logger
-	cfg  Config
-	reg  *registry
-	disp *dispatcher
+	db    *storage.DB
+	now   func() time.Time
+	log   *slog.Logger
+	cfg   Config
+	reg   *registry
+	disp  *dispatcher
+	count counters
 
 	mu         sync.RWMutex
 	sessions   map[string]*session // open sessions by id
@@ -62,6 +68,12 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	}
 	if cfg.QueueInterval <= 0 {
 		cfg.QueueInterval = 250 * time.Millisecond
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = parley.DefaultRetentionDays * 24 * time.Hour
+	}
+	if cfg.JanitorInterval <= 0 {
+		cfg.JanitorInterval = time.Hour
 	}
 	h := &Hub{
 		db:         db,
@@ -137,14 +149,18 @@ func (h *Hub) Close() error {
 	return nil
 }
 
-// Ready reports whether the hub is serving.
+// Ready reports whether the hub is serving: not closing, with the
+// database readable and the dispatcher answering.
 func (h *Hub) Ready() error {
 	select {
 	case <-h.closing:
 		return parley.Errorf(parley.EUnavailable, "Server is shutting down.")
 	default:
-		return nil
 	}
+	if err := h.db.View(func(tx *storage.Tx) error { _, err := tx.AgentCount(); return err }); err != nil {
+		return parley.Errorf(parley.EUnavailable, "Storage is not readable: %v", err)
+	}
+	return h.disp.call(func() {})
 }
 
 // spawn starts the goroutine of an open session and registers it.

@@ -270,8 +270,10 @@ func (s *session) storeSends(batch []command) {
 			Seq: ev.Seq, ID: ev.ID, At: ev.At, Duplicate: dups[i],
 		}))
 		if dups[i] {
+			s.hub.count.duplicates.Add(1)
 			continue
 		}
+		s.hub.count.messages.Add(1)
 		s.lastSeq = ev.Seq
 		s.fanout(ev, nil, "")
 	}
@@ -352,6 +354,7 @@ func (s *session) end(c command) {
 		s.fail(c, err)
 		return
 	}
+	s.hub.count.ended.Add(1)
 	s.fanout(ev, c.conn, c.req)
 	agents := make([]string, len(next.Agents))
 	for i, a := range next.Agents {
@@ -414,6 +417,7 @@ func (s *session) assign(c command) {
 		s.fail(c, err)
 		return
 	}
+	s.hub.count.assignments.Add(1)
 	// Everyone else sees the join; the agent gets the whole picture.
 	s.fanout(ev, nil, "")
 	events, _, err := s.events(storage.EventQuery{Limit: parley.MaxHistoryLimit})

@@ -40,7 +40,7 @@ type Config struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds each write to a client; default 10s.
 	WriteTimeout time.Duration
-	// OutboundQueue is how many frame batches may wait for a slow client
+	// OutboundQueue is how many sends may wait for a slow client
 	// before it is disconnected; default 256.
 	OutboundQueue int
 	// VisitorTTL is how long a visitor token lasts; default 30 days.
@@ -119,6 +119,7 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.mux.Handle("GET /metrics", metricsHandler(s.hub))
 }
 
 // ServeHTTP implements http.Handler.

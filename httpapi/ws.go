@@ -22,7 +22,13 @@ type wsConn struct {
 	ws   *websocket.Conn
 	role string // "customer" or "agent"
 
-	out       chan [][]byte
+	// The outbound queue: frames waiting for the writer, and how many
+	// Send calls they came from. It grows only while a client is behind,
+	// so an idle connection costs almost nothing.
+	mu        sync.Mutex
+	pending   [][]byte
+	sends     int
+	wake      chan struct{}
 	closed    chan struct{}
 	closeOnce sync.Once
 	reason    parley.Disconnect // set once, before closed is closed
@@ -37,14 +43,30 @@ func (c *wsConn) Send(frames ...[]byte) bool {
 		return false
 	default:
 	}
-	select {
-	case c.out <- frames:
-		return true
-	default:
+	c.mu.Lock()
+	if c.sends >= c.srv.cfg.OutboundQueue {
+		c.mu.Unlock()
 		c.srv.log.Warn("disconnecting slow client", "role", c.role, "remote", c.ws.RemoteAddr().String())
 		c.close(parley.DisconnectSlow)
 		return false
 	}
+	c.pending = append(c.pending, frames...)
+	c.sends++
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// takePending removes and returns every queued frame.
+func (c *wsConn) takePending() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	frames := c.pending
+	c.pending, c.sends = nil, 0
+	return frames
 }
 
 // close asks the writer to send a close frame with reason and end the
@@ -76,7 +98,7 @@ func (s *Server) serveWS(role string) http.HandlerFunc {
 			srv:       s,
 			ws:        ws,
 			role:      role,
-			out:       make(chan [][]byte, s.cfg.OutboundQueue),
+			wake:      make(chan struct{}, 1),
 			closed:    make(chan struct{}),
 			writerEnd: make(chan struct{}),
 		}
@@ -95,8 +117,8 @@ func (c *wsConn) writeLoop() {
 	defer ping.Stop()
 	for {
 		select {
-		case frames := <-c.out:
-			if err := c.write(frames); err != nil {
+		case <-c.wake:
+			if err := c.write(c.takePending()); err != nil {
 				c.close(parley.DisconnectInternal)
 				c.finish()
 				return
@@ -122,16 +144,7 @@ func (c *wsConn) writeLoop() {
 
 // drain writes whatever is still queued, without waiting for more.
 func (c *wsConn) drain() {
-	for {
-		select {
-		case frames := <-c.out:
-			if c.write(frames) != nil {
-				return
-			}
-		default:
-			return
-		}
-	}
+	_ = c.write(c.takePending())
 }
 
 func (c *wsConn) write(frames [][]byte) error {
@@ -239,7 +252,7 @@ func decodeFrame(data []byte) (*parley.Inbound, error) {
 			return in, parley.Errorf(parley.EBadRequest, "Malformed JSON: %v.", err)
 		}
 		var typ *json.UnmarshalTypeError
-		if errors.As(err, &typ) {
+		if errors.As(err, &typ) && typ.Field != "" {
 			return in, parley.Errorf(parley.EBadRequest, "Field %q has the wrong type.", typ.Field)
 		}
 		return in, parley.Errorf(parley.EBadRequest, "Frame must be a JSON object.")

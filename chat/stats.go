@@ -1,0 +1,66 @@
+package chat
+
+import "sync/atomic"
+
+// counters are the hub's monotonic counters, read by Stats.
+type counters struct {
+	messages    atomic.Uint64 // messages stored (not counting duplicates)
+	duplicates  atomic.Uint64 // sends answered with an earlier ack
+	assignments atomic.Uint64 // agents joined to sessions
+	ended       atomic.Uint64 // sessions ended
+}
+
+// Stats is a snapshot of the hub's activity, for metrics and operators.
+type Stats struct {
+	OpenSessions      int
+	Queued            int
+	OldestWaitS       int
+	AgentsByStatus    map[string]int
+	Messages          uint64
+	Duplicates        uint64
+	Assignments       uint64
+	SessionsEnded     uint64
+	StorageCommits    uint64
+	StorageWrites     uint64
+	CustomerConns     int
+	AgentConns        int
+	ConnectedAgents   int
+	ConnectedCustomer int
+}
+
+// Stats returns a snapshot of the hub's activity.
+func (h *Hub) Stats() Stats {
+	st := Stats{
+		Messages:       h.count.messages.Load(),
+		Duplicates:     h.count.duplicates.Load(),
+		Assignments:    h.count.assignments.Load(),
+		SessionsEnded:  h.count.ended.Load(),
+		AgentsByStatus: make(map[string]int),
+	}
+	ds := h.db.Stats()
+	st.StorageCommits, st.StorageWrites = ds.Commits, ds.Ops
+	h.mu.RLock()
+	st.OpenSessions = len(h.sessions)
+	h.mu.RUnlock()
+	_ = h.disp.call(func() {
+		info := h.disp.queueInfo()
+		st.Queued, st.OldestWaitS = info.Waiting, info.OldestWaitS
+		for _, a := range h.disp.agents {
+			if a.agent.Disabled {
+				continue
+			}
+			st.AgentsByStatus[a.status]++
+		}
+	})
+	h.reg.mu.RLock()
+	st.ConnectedCustomer = len(h.reg.customers)
+	st.ConnectedAgents = len(h.reg.agents)
+	for _, set := range h.reg.customers {
+		st.CustomerConns += len(set)
+	}
+	for _, set := range h.reg.agents {
+		st.AgentConns += len(set)
+	}
+	h.reg.mu.RUnlock()
+	return st
+}

@@ -1,0 +1,213 @@
+package parley
+
+import "encoding/json"
+
+// Limits of the wire protocol.
+const (
+	// MaxFrameBytes is the largest WebSocket frame a client may send.
+	MaxFrameBytes = 64 << 10
+	// MaxClientMsgIDBytes bounds client_msg_id.
+	MaxClientMsgIDBytes = 128
+	// MaxReqBytes bounds the req correlation string.
+	MaxReqBytes = 128
+	// DefaultHistoryLimit and MaxHistoryLimit bound history pages.
+	DefaultHistoryLimit = 50
+	MaxHistoryLimit     = 200
+)
+
+// Client frame types.
+const (
+	FrameHello    = "hello"
+	FrameStart    = "start"
+	FrameResume   = "resume"
+	FrameSend     = "send"
+	FrameTyping   = "typing"
+	FrameRead     = "read"
+	FrameEnd      = "end"
+	FrameHistory  = "history"
+	FrameSessions = "sessions"
+	FrameStatus   = "status"
+	FrameAccept   = "accept"
+	FrameLeave    = "leave"
+)
+
+// Server frame types.
+const (
+	FrameWelcome     = "welcome"
+	FrameSession     = "session"
+	FrameEvent       = "event"
+	FrameSent        = "sent"
+	FrameAgentStatus = "agent_status"
+	FrameAssigned    = "assigned"
+	FrameQueue       = "queue"
+	FrameError       = "error"
+)
+
+// Inbound is any frame a client sends. Fields a frame type does not use are
+// ignored.
+type Inbound struct {
+	Type        string `json:"type"`
+	Req         string `json:"req,omitempty"`
+	Token       string `json:"token,omitempty"`
+	SessionID   string `json:"session_id,omitempty"`
+	AfterSeq    uint64 `json:"after_seq,omitempty"`
+	BeforeSeq   uint64 `json:"before_seq,omitempty"`
+	Limit       int    `json:"limit,omitempty"`
+	Text        string `json:"text,omitempty"`
+	ClientMsgID string `json:"client_msg_id,omitempty"`
+	Whisper     bool   `json:"whisper,omitempty"`
+	Active      *bool  `json:"active,omitempty"`
+	Seq         uint64 `json:"seq,omitempty"`
+	Status      string `json:"status,omitempty"`
+}
+
+// ErrorFrame reports a failed command.
+type ErrorFrame struct {
+	Type    string `json:"type"`
+	Re      string `json:"re,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// NewErrorFrame returns the error frame for err in reply to req.
+func NewErrorFrame(req string, err error) ErrorFrame {
+	return ErrorFrame{Type: FrameError, Re: req, Code: ErrorCode(err), Message: ErrorMessage(err)}
+}
+
+// CustomerWelcome answers a customer's hello.
+type CustomerWelcome struct {
+	Type        string   `json:"type"`
+	Re          string   `json:"re,omitempty"`
+	Customer    Customer `json:"customer"`
+	OpenSession *Session `json:"open_session"`
+	// Token is set for anonymous visitors: the server-signed token to
+	// resume with later.
+	Token string `json:"token,omitempty"`
+}
+
+// AgentInfo is an agent's own view of itself.
+type AgentInfo struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Email    string `json:"email,omitempty"`
+	Status   string `json:"status"`
+	Capacity int    `json:"capacity"`
+	Active   int    `json:"active"`
+}
+
+// QueueInfo summarises the queue for agents.
+type QueueInfo struct {
+	Waiting     int `json:"waiting"`
+	OldestWaitS int `json:"oldest_wait_s"`
+}
+
+// AgentWelcome answers an agent's hello.
+type AgentWelcome struct {
+	Type     string    `json:"type"`
+	Re       string    `json:"re,omitempty"`
+	Agent    AgentInfo `json:"agent"`
+	Sessions []Session `json:"sessions"`
+	Queue    QueueInfo `json:"queue"`
+}
+
+// SessionFrame carries one session.
+type SessionFrame struct {
+	Type    string  `json:"type"`
+	Re      string  `json:"re,omitempty"`
+	Session Session `json:"session"`
+}
+
+// EventFrame pushes one event of a session.
+type EventFrame struct {
+	Type      string `json:"type"`
+	Re        string `json:"re,omitempty"`
+	SessionID string `json:"session_id"`
+	Event     Event  `json:"event"`
+}
+
+// SentFrame acknowledges a durably stored message.
+type SentFrame struct {
+	Type        string `json:"type"`
+	Re          string `json:"re,omitempty"`
+	SessionID   string `json:"session_id"`
+	ClientMsgID string `json:"client_msg_id,omitempty"`
+	Seq         uint64 `json:"seq"`
+	ID          string `json:"id"`
+	At          Time   `json:"at"`
+	// Duplicate is true when the client_msg_id was seen before and this is
+	// the original acknowledgement.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// TypingFrame tells the other side of a session that someone is typing.
+type TypingFrame struct {
+	Type      string      `json:"type"`
+	SessionID string      `json:"session_id"`
+	From      Participant `json:"from"`
+	Active    bool        `json:"active"`
+}
+
+// ReadFrame tells agents how far the customer has read.
+type ReadFrame struct {
+	Type      string      `json:"type"`
+	SessionID string      `json:"session_id"`
+	Seq       uint64      `json:"seq"`
+	From      Participant `json:"from"`
+}
+
+// HistoryFrame is one page of a session's events, oldest first.
+type HistoryFrame struct {
+	Type      string  `json:"type"`
+	Re        string  `json:"re,omitempty"`
+	SessionID string  `json:"session_id"`
+	Events    []Event `json:"events"`
+	More      bool    `json:"more"`
+}
+
+// SessionsFrame lists a customer's recent sessions, newest first.
+type SessionsFrame struct {
+	Type     string    `json:"type"`
+	Re       string    `json:"re,omitempty"`
+	Sessions []Session `json:"sessions"`
+}
+
+// AgentStatusFrame reports an agent's status.
+type AgentStatusFrame struct {
+	Type     string `json:"type"`
+	Re       string `json:"re,omitempty"`
+	Status   string `json:"status"`
+	Active   int    `json:"active"`
+	Capacity int    `json:"capacity"`
+}
+
+// CustomerProfile is what agents see of a customer.
+type CustomerProfile struct {
+	ID      string          `json:"id"`
+	Name    string          `json:"name,omitempty"`
+	Email   string          `json:"email,omitempty"`
+	Visitor bool            `json:"visitor,omitempty"`
+	Profile json.RawMessage `json:"profile,omitempty"`
+}
+
+// AssignedFrame gives an agent a session, by routing or on accept.
+type AssignedFrame struct {
+	Type            string          `json:"type"`
+	Re              string          `json:"re,omitempty"`
+	Session         Session         `json:"session"`
+	Events          []Event         `json:"events"`
+	CustomerProfile CustomerProfile `json:"customer_profile"`
+}
+
+// CustomerQueueFrame tells a waiting customer its place in the queue.
+type CustomerQueueFrame struct {
+	Type      string `json:"type"`
+	SessionID string `json:"session_id"`
+	Position  int    `json:"position"`
+	EWTSecond int    `json:"ewt_s"`
+}
+
+// AgentQueueFrame tells agents how the queue stands.
+type AgentQueueFrame struct {
+	Type string `json:"type"`
+	QueueInfo
+}

@@ -1,0 +1,193 @@
+// Package parley holds Parley's domain types, its error type and the frames
+// of the wire protocol. It is the leaf every other package builds on and
+// imports nothing of the project.
+package parley
+
+import (
+	"encoding/json"
+)
+
+// Session states.
+const (
+	StateQueued = "queued"
+	StateActive = "active"
+	StateEnded  = "ended"
+)
+
+// End reasons of a session.
+const (
+	EndCustomer   = "customer"
+	EndAgent      = "agent"
+	EndInactivity = "inactivity"
+	EndAbandoned  = "abandoned"
+	EndAdmin      = "admin"
+)
+
+// Event kinds.
+const (
+	KindQueued      = "queued"
+	KindAgentJoined = "agent_joined"
+	KindAgentLeft   = "agent_left"
+	KindMessage     = "message"
+	KindEnded       = "ended"
+)
+
+// Participant roles.
+const (
+	RoleCustomer = "customer"
+	RoleAgent    = "agent"
+	RoleSystem   = "system"
+)
+
+// Agent statuses. Agents ask for available, break or offline; draining is
+// the server's answer to break while chats are still open.
+const (
+	StatusAvailable = "available"
+	StatusDraining  = "draining"
+	StatusBreak     = "break"
+	StatusOffline   = "offline"
+)
+
+// DefaultCapacity is the number of concurrent chats an agent handles unless
+// set otherwise.
+const DefaultCapacity = 2
+
+// Customer is a customer as the host application's token describes it.
+// Profile is the token's optional profile object, shown to agents only.
+type Customer struct {
+	ID      string          `json:"id"`
+	Name    string          `json:"name,omitempty"`
+	Email   string          `json:"email,omitempty"`
+	Profile json.RawMessage `json:"profile,omitempty"`
+	Visitor bool            `json:"visitor,omitempty"`
+}
+
+// Ref returns the customer as it appears in a Session.
+func (c Customer) Ref() CustomerRef {
+	return CustomerRef{ID: c.ID, Name: c.Name, Email: c.Email}
+}
+
+// CustomerRef is the customer as shown in a Session object.
+type CustomerRef struct {
+	ID    string `json:"id"`
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+}
+
+// AgentRef names an agent in a session.
+type AgentRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Participant is the author of an event.
+type Participant struct {
+	Role string `json:"role"`
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// Session is a conversation as clients see it.
+type Session struct {
+	ID         string      `json:"id"`
+	State      string      `json:"state"`
+	Customer   CustomerRef `json:"customer"`
+	Agents     []AgentRef  `json:"agents"`
+	CreatedAt  Time        `json:"created_at"`
+	AssignedAt Time        `json:"assigned_at,omitzero"`
+	EndedAt    Time        `json:"ended_at,omitzero"`
+	EndReason  string      `json:"end_reason,omitempty"`
+	LastSeq    uint64      `json:"last_seq"`
+	Position   int         `json:"position,omitempty"`
+	EWTSeconds *int        `json:"ewt_s,omitempty"`
+}
+
+// SessionRecord is a session as stored: the wire Session plus what only the
+// server needs.
+type SessionRecord struct {
+	ID       string     `json:"id"`
+	State    string     `json:"state"`
+	Customer Customer   `json:"customer"`
+	Agents   []AgentRef `json:"agents"`
+	// Participants lists every agent that was ever in the session, so an
+	// agent who left can still read it.
+	Participants []string `json:"participants,omitempty"`
+	CreatedAt    Time     `json:"created_at"`
+	// QueuedAt orders the queue: sessions are served in QueuedAt order.
+	QueuedAt   Time   `json:"queued_at,omitzero"`
+	AssignedAt Time   `json:"assigned_at,omitzero"`
+	EndedAt    Time   `json:"ended_at,omitzero"`
+	EndReason  string `json:"end_reason,omitempty"`
+}
+
+// Open reports whether the session has not ended.
+func (r *SessionRecord) Open() bool { return r.State != StateEnded }
+
+// HasAgent reports whether the agent is currently in the session.
+func (r *SessionRecord) HasAgent(agentID string) bool {
+	for _, a := range r.Agents {
+		if a.ID == agentID {
+			return true
+		}
+	}
+	return false
+}
+
+// WasParticipant reports whether the agent is or ever was in the session.
+func (r *SessionRecord) WasParticipant(agentID string) bool {
+	for _, id := range r.Participants {
+		if id == agentID {
+			return true
+		}
+	}
+	return r.HasAgent(agentID)
+}
+
+// Session returns the wire form of the record.
+func (r *SessionRecord) Session(lastSeq uint64) Session {
+	return Session{
+		ID:         r.ID,
+		State:      r.State,
+		Customer:   r.Customer.Ref(),
+		Agents:     append([]AgentRef{}, r.Agents...),
+		CreatedAt:  r.CreatedAt,
+		AssignedAt: r.AssignedAt,
+		EndedAt:    r.EndedAt,
+		EndReason:  r.EndReason,
+		LastSeq:    lastSeq,
+	}
+}
+
+// Event is one durably stored thing that happened in a session. Seq starts
+// at 1 and has no gaps within a session.
+type Event struct {
+	Seq         uint64      `json:"seq"`
+	ID          string      `json:"id"`
+	At          Time        `json:"at"`
+	Kind        string      `json:"kind"`
+	From        Participant `json:"from"`
+	Text        string      `json:"text,omitempty"`
+	Whisper     bool        `json:"whisper"`
+	Reason      string      `json:"reason,omitempty"`
+	ClientMsgID string      `json:"client_msg_id,omitempty"`
+}
+
+// Agent is a support agent's account.
+type Agent struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Email        string `json:"email"`
+	Capacity     int    `json:"capacity"`
+	Status       string `json:"status"`
+	Disabled     bool   `json:"disabled,omitempty"`
+	PasswordHash []byte `json:"password_hash,omitempty"`
+	CreatedAt    Time   `json:"created_at"`
+}
+
+// Ref returns the agent as named in sessions.
+func (a *Agent) Ref() AgentRef { return AgentRef{ID: a.ID, Name: a.Name} }
+
+// Participant returns the agent as the author of events.
+func (a *Agent) Participant() Participant {
+	return Participant{Role: RoleAgent, ID: a.ID, Name: a.Name}
+}
