@@ -91,6 +91,10 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	}
 	h.wg.Add(1)
 	go h.disp.run()
+	if cfg.Retention > 0 {
+		h.wg.Add(1)
+		go h.janitor()
+	}
 	return h, nil
 }
 

@@ -346,10 +346,7 @@ func (s *session) end(c command) {
 		return
 	}
 	wasQueued := s.rec.State == parley.StateQueued
-	next := cloneRecord(s.rec)
-	next.State = parley.StateEnded
-	next.EndReason = c.reason
-	ev := parley.Event{Kind: parley.KindEnded, From: c.from, Reason: c.reason}
+	next, ev := endRecord(s.rec, c.from, c.reason)
 	if err := s.commit(next, &ev); err != nil {
 		s.fail(c, err)
 		return

@@ -79,6 +79,16 @@ func NewRootCmd(streams Streams, lookup func(string) (string, bool)) *cobra.Comm
 		newCmdServe(g),
 		newCmdAgent(g),
 		newCmdToken(g),
+		newCmdQueue(g),
+		newCmdSessions(g),
+		newCmdPurge(g),
+		newCmdErase(g),
+		newCmdHold(g),
+		newCmdAudit(g),
+		newCmdBackup(g),
+		newCmdCheck(g),
+		newCmdStats(g),
+		newCmdCompact(g),
 	)
 	return root
 }

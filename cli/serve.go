@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,6 +27,8 @@ type serveOptions struct {
 	allowAnonymous bool
 	allowedOrigins []string
 	customerWindow time.Duration
+	retention      time.Duration
+	janitorEvery   time.Duration
 	logLevel       string
 	firstAgent     string
 	shutdownWait   time.Duration
@@ -48,14 +51,16 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.customerSecret, "customer-secret", "", "HS256 secret of customer tokens (default: generated once and kept in the data directory)")
 	f.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "let visitors without a token chat; they get a server-signed token")
 	f.StringSliceVar(&o.allowedOrigins, "allowed-origins", nil, "origins (scheme://host[:port]) whose pages may connect, or *; same-host pages always may")
-	f.DurationVar(&o.customerWindow, "customer-window", 14*24*time.Hour, "how far back customers see their sessions")
+	f.Var(newDurationValue(parley.DefaultCustomerWindowDays*24*time.Hour, &o.customerWindow), "customer-window", "how far back customers see their sessions (e.g. 14d)")
+	f.Var(newDurationValue(parley.DefaultRetentionDays*24*time.Hour, &o.retention), "retention", "how long ended conversations are kept before the janitor purges them (e.g. 90d; 0 keeps them forever)")
+	f.DurationVar(&o.janitorEvery, "purge-interval", time.Hour, "how often the janitor looks for expired conversations")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.firstAgent, "first-agent", "admin@localhost", "email of the agent created in a new data directory")
 	f.DurationVar(&o.shutdownWait, "shutdown-timeout", 10*time.Second, "how long a graceful stop waits for clients")
 	return cmd
 }
 
-func newLogger(w *os.File, level string) (*slog.Logger, error) {
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
@@ -64,9 +69,11 @@ func newLogger(w *os.File, level string) (*slog.Logger, error) {
 }
 
 func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
-	logOut := os.Stderr
-	if f, ok := g.streams.Err.(*os.File); ok {
-		logOut = f
+	// Logs go to the command's error stream, so that callers embedding
+	// Main (tests, wrappers) capture them like any other output.
+	var logOut io.Writer = os.Stderr
+	if g.streams.Err != nil {
+		logOut = g.streams.Err
 	}
 	log, err := newLogger(logOut, o.logLevel)
 	if err != nil {
@@ -93,7 +100,13 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		return err
 	}
 
-	hub, err := chat.Open(db, chat.Config{Logger: log, CustomerWindow: o.customerWindow})
+	retention := o.retention
+	if retention == 0 {
+		retention = -1 // keep forever: the janitor does not run
+	}
+	hub, err := chat.Open(db, chat.Config{
+		Logger: log, CustomerWindow: o.customerWindow, Retention: retention, JanitorInterval: o.janitorEvery,
+	})
 	if err != nil {
 		return err
 	}

@@ -23,11 +23,16 @@ var (
 	bucketClientMsgIDs     = []byte("client_msg_ids")
 	bucketAgents           = []byte("agents")
 	bucketAgentEmails      = []byte("agent_emails")
+	bucketHolds            = []byte("holds")
+	bucketAudit            = []byte("audit")
 
+	// allBuckets is created with CreateBucketIfNotExists on every Open, so
+	// buckets added later (holds, audit) appear in older files without a
+	// schema change.
 	allBuckets = [][]byte{
 		bucketMeta, bucketSessions, bucketEvents, bucketCustomerSessions,
 		bucketOpenSessions, bucketQueue, bucketEnded, bucketClientMsgIDs,
-		bucketAgents, bucketAgentEmails,
+		bucketAgents, bucketAgentEmails, bucketHolds, bucketAudit,
 	}
 )
 

@@ -1,0 +1,294 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/parley"
+	"github.com/parley-chat/parley/storage"
+)
+
+func newCmdQueue(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "queue", Short: "Inspect the queue of waiting customers"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "ls",
+		Short: "List waiting sessions, next first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var rows []chat.QueueRow
+			if err := g.admin(cmd.Context(), "queue.ls", nil, &rows); err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(rows)
+			}
+			out := make([][]string, len(rows))
+			for i, r := range rows {
+				out[i] = []string{strconv.Itoa(r.Position), r.SessionID, r.CustomerID, when(r.WaitingSince), (time.Duration(r.WaitS) * time.Second).String()}
+			}
+			return g.table([]string{"POSITION", "SESSION", "CUSTOMER", "WAITING SINCE", "WAIT"}, out)
+		},
+	})
+	return cmd
+}
+
+func when(t parley.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(parley.TimeLayout)
+}
+
+func newCmdSessions(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "sessions", Short: "List, show and end sessions"}
+	cmd.AddCommand(newCmdSessionsLs(g), newCmdSessionsShow(g), newCmdSessionsEnd(g))
+	return cmd
+}
+
+type sessionsLsOptions struct {
+	customer, state string
+	since           time.Duration
+	limit           int
+}
+
+func newCmdSessionsLs(g *globalOptions) *cobra.Command {
+	o := &sessionsLsOptions{}
+	cmd := &cobra.Command{
+		Use:   "ls [--customer ID] [--state queued|active|ended] [--since 24h]",
+		Short: "List sessions, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a := chat.SessionsArgs{CustomerID: o.customer, State: o.state, Limit: o.limit}
+			if o.since > 0 {
+				a.Since = o.since.String()
+			}
+			var list []parley.Session
+			if err := g.admin(cmd.Context(), "sessions.ls", a, &list); err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(list)
+			}
+			out := make([][]string, len(list))
+			for i, s := range list {
+				names := make([]string, len(s.Agents))
+				for j, a := range s.Agents {
+					names[j] = a.Name
+				}
+				agents := strings.Join(names, ",")
+				if agents == "" {
+					agents = "-"
+				}
+				out[i] = []string{s.ID, s.State, s.Customer.ID, agents, when(s.CreatedAt), when(s.EndedAt), strconv.FormatUint(s.LastSeq, 10)}
+			}
+			return g.table([]string{"SESSION", "STATE", "CUSTOMER", "AGENTS", "CREATED", "ENDED", "EVENTS"}, out)
+		},
+	}
+	cmd.Flags().StringVar(&o.customer, "customer", "", "only this customer's sessions")
+	cmd.Flags().StringVar(&o.state, "state", "", "only sessions in this state: queued, active or ended")
+	cmd.Flags().Var(newDurationValue(0, &o.since), "since", "only sessions created within this long (e.g. 24h, 7d)")
+	cmd.Flags().IntVar(&o.limit, "limit", 0, "at most this many (0 = all)")
+	return cmd
+}
+
+func newCmdSessionsShow(g *globalOptions) *cobra.Command {
+	var transcript bool
+	cmd := &cobra.Command{
+		Use:   "show ID [--transcript]",
+		Short: "Show a session with its participants and events (whispers included)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var d chat.SessionDetail
+			if err := g.admin(cmd.Context(), "sessions.show", chat.SessionArgs{ID: args[0]}, &d); err != nil {
+				return err
+			}
+			return g.printSession(d, transcript)
+		},
+	}
+	cmd.Flags().BoolVar(&transcript, "transcript", false, "print the conversation as a text transcript")
+	return cmd
+}
+
+func (g *globalOptions) printSession(d chat.SessionDetail, transcript bool) error {
+	if g.json {
+		return g.printJSON(d)
+	}
+	if transcript {
+		httpapi.WriteTranscript(g.streams.Out, d.Session, d.Events)
+		return nil
+	}
+	s := d.Session
+	fmt.Fprintf(g.streams.Out, "Session:      %s\nState:        %s\nCustomer:     %s %s %s\nCreated:      %s\n",
+		s.ID, s.State, d.Customer.ID, d.Customer.Name, d.Customer.Email, when(s.CreatedAt))
+	if !s.EndedAt.IsZero() {
+		fmt.Fprintf(g.streams.Out, "Ended:        %s (%s)\n", when(s.EndedAt), s.EndReason)
+	}
+	fmt.Fprintf(g.streams.Out, "Participants: %s\n\n", strings.Join(d.Participants, ", "))
+	rows := make([][]string, len(d.Events))
+	for i, e := range d.Events {
+		text := e.Text
+		if e.Whisper {
+			text = "(whisper) " + text
+		}
+		if e.Reason != "" {
+			text = e.Reason
+		}
+		rows[i] = []string{strconv.FormatUint(e.Seq, 10), when(e.At), e.Kind, e.From.Role + ":" + firstNonEmpty(e.From.Name, e.From.ID), text}
+	}
+	return g.table([]string{"SEQ", "AT", "KIND", "FROM", "TEXT"}, rows)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func newCmdSessionsEnd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "end ID",
+		Short: "End an open session (reason admin); everyone in it is told",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var d chat.SessionDetail
+			if err := g.admin(cmd.Context(), "sessions.end", chat.SessionArgs{ID: args[0]}, &d); err != nil {
+				return err
+			}
+			return g.printSession(d, false)
+		},
+	}
+}
+
+func newCmdBackup(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a consistent copy of the database, also while the server runs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			var res chat.BackupResult
+			if err := g.admin(cmd.Context(), "backup", chat.BackupArgs{Path: path}, &res); err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(res)
+			}
+			fmt.Fprintf(g.streams.Out, "Backed up %s to %s (%s).\n", g.dbPath(), res.Path, humanBytes(res.Bytes))
+			return nil
+		},
+	}
+}
+
+func newCmdCheck(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Check the database (or a backup FILE): bbolt consistency and Parley's own invariants",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var rep storage.CheckReport
+			if len(args) == 1 {
+				r, err := checkFile(args[0])
+				if err != nil {
+					return err
+				}
+				rep = r
+			} else if err := g.admin(cmd.Context(), "check", nil, &rep); err != nil {
+				return err
+			}
+			if g.json {
+				if err := g.printJSON(rep); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(g.streams.Out, "Checked %d sessions, %d events, %d agents, %d holds, %d audit entries.\n",
+					rep.Sessions, rep.Events, rep.Agents, rep.Holds, rep.AuditEntries)
+				for _, p := range rep.Problems {
+					fmt.Fprintln(g.streams.Out, "PROBLEM:", p)
+				}
+			}
+			if len(rep.Problems) > 0 {
+				return fmt.Errorf("the database has %d problem(s)", len(rep.Problems))
+			}
+			if !g.json {
+				fmt.Fprintln(g.streams.Out, "OK")
+			}
+			return nil
+		},
+	}
+}
+
+func newCmdStats(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stats",
+		Short: "Show open sessions, the queue, agents and the database size",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var st chat.StatsResult
+			if err := g.admin(cmd.Context(), "stats", nil, &st); err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(st)
+			}
+			server := "stopped"
+			if st.Online {
+				server = "running"
+			}
+			rows := [][]string{
+				{"server", server},
+				{"open sessions", strconv.Itoa(st.OpenSessions)},
+				{"queued", strconv.Itoa(st.Queued)},
+				{"oldest wait", (time.Duration(st.OldestWaitS) * time.Second).String()},
+			}
+			for _, s := range []string{parley.StatusAvailable, parley.StatusDraining, parley.StatusBreak, parley.StatusOffline} {
+				rows = append(rows, []string{"agents " + s, strconv.Itoa(st.AgentsByStatus[s])})
+			}
+			if st.Online {
+				rows = append(rows, []string{"connections", strconv.Itoa(st.Connections)})
+			}
+			rows = append(rows, []string{"database size", humanBytes(st.DatabaseBytes)})
+			return g.table([]string{"WHAT", "VALUE"}, rows)
+		},
+	}
+}
+
+// humanBytes prints a byte count in KiB/MiB/GiB.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for v := n / unit; v >= unit; v /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// checkFile checks a database file that no server uses, such as a backup.
+func checkFile(path string) (storage.CheckReport, error) {
+	if _, err := os.Stat(path); err != nil {
+		return storage.CheckReport{}, err
+	}
+	db, err := storage.Open(path, storage.Options{Timeout: time.Second})
+	if err != nil {
+		return storage.CheckReport{}, err
+	}
+	defer db.Close()
+	return db.Check()
+}
