@@ -38,6 +38,11 @@ func newCmdAgentAdd(g *globalOptions) *cobra.Command {
 			if !o.passwordStdin {
 				return errors.New("give the password on standard input with --password-stdin")
 			}
+			if o.capacity == 0 {
+				// chat.AgentAddArgs reads 0 as "the default"; the flag already
+				// defaults, so an explicit 0 is a mistake, not a request for it.
+				return parley.Errorf(parley.EBadRequest, "capacity must be between 1 and 100.")
+			}
 			pw, err := readPassword(g)
 			if err != nil {
 				return err

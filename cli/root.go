@@ -104,7 +104,7 @@ func envName(flag string) string {
 func bindEnv(cmd *cobra.Command, lookup func(string) (string, bool)) error {
 	var err error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed {
+		if err != nil || f.Changed || f.Name == "help" {
 			return
 		}
 		if v, ok := lookup(envName(f.Name)); ok {

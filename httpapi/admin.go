@@ -40,9 +40,9 @@ func ServeAdmin(path string, admin *chat.Admin, log *slog.Logger) (*AdminServer,
 			return nil, fmt.Errorf("remove stale admin socket: %w", err)
 		}
 	}
-	old := umask(0o177)
+	// The data directory is private (0700); the socket is narrowed to
+	// 0600 as soon as it exists.
 	ln, err := net.Listen("unix", path)
-	umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
