@@ -407,8 +407,8 @@ func (d *dispatcher) accept(agentID, sessionID string, conn Conn, req string) {
 		case st == nil:
 			fail(parley.Errorf(parley.ENotFound, "Unknown agent."))
 			return
-		case st.status != parley.StatusAvailable:
-			fail(parley.Errorf(parley.EConflict, "Your status is %s; set it to available to accept chats.", st.status))
+		case st.status == parley.StatusDraining:
+			fail(parley.Errorf(parley.EConflict, "You are draining for a break; finish your open chats first."))
 			return
 		case d.router.Pool.Free(agentID) == 0:
 			fail(parley.Errorf(parley.EConflict, "You are at capacity (%d chats).", d.router.Pool.Capacity(agentID)))
@@ -430,9 +430,16 @@ func (d *dispatcher) accept(agentID, sessionID string, conn Conn, req string) {
 			fail(parley.Errorf(parley.EConflict, "Session %s is not open.", sessionID))
 			return
 		}
-		if err := d.router.Pool.Take(agentID); err != nil {
-			fail(parley.Errorf(parley.EConflict, "You cannot take a chat now: %v.", err))
-			return
+		// Available agents take their longest-free slot; an agent who is
+		// connected but not taking routed chats (offline or on break) may
+		// still pick one by hand while it has a free slot.
+		if d.router.Pool.Available(agentID) {
+			if err := d.router.Pool.Take(agentID); err != nil {
+				fail(parley.Errorf(parley.EConflict, "You cannot take a chat now: %v.", err))
+				return
+			}
+		} else {
+			d.router.Pool.Hold(agentID)
 		}
 		if d.router.Queue.Remove(sessionID) {
 			d.dequeued(sessionID)

@@ -337,6 +337,12 @@ func (s *session) commit(next *parley.SessionRecord, ev *parley.Event) error {
 	}
 	s.rec = next
 	s.lastSeq = ev.Seq
+	if !next.Open() {
+		// Unregister before anyone hears of the end: a customer who
+		// starts again right after the ended event must get a new
+		// session, not this one, which stays registered until run returns.
+		s.hub.forget(s)
+	}
 	return nil
 }
 
