@@ -78,7 +78,7 @@ func (cl *Client) handleAgent(in *parley.Inbound) error {
 		h.disp.setStatus(cl.agent.ID, in.Status, cl.conn, in.Req)
 	case parley.FrameAccept:
 		if in.SessionID != "" {
-			if _, err := parley.ParseID(in.SessionID); err != nil {
+			if err := h.acceptable(in.SessionID); err != nil {
 				return err
 			}
 		}
@@ -140,4 +140,32 @@ func (h *Hub) Login(email, password string) (*parley.Agent, error) {
 		return nil, parley.Errorf(parley.EUnauthorized, "Agent account %s is disabled.", a.Email)
 	}
 	return a, nil
+}
+
+// acceptable explains why a session named in accept cannot be taken: it
+// does not exist, or it is no longer open. Open sessions pass.
+func (h *Hub) acceptable(id string) error {
+	if _, err := parley.ParseID(id); err != nil {
+		return err
+	}
+	if h.session(id) != nil {
+		return nil
+	}
+	var open bool
+	err := h.db.View(func(tx *storage.Tx) error {
+		r, err := tx.Session(id)
+		if err == nil {
+			open = r.Open()
+		}
+		return err
+	})
+	if parley.ErrorCode(err) == parley.ENotFound {
+		return parley.Errorf(parley.ENotFound, "Session %s not found.", id)
+	} else if err != nil {
+		return err
+	}
+	if !open {
+		return parley.Errorf(parley.EConflict, "Session %s has ended.", id)
+	}
+	return nil
 }

@@ -41,7 +41,8 @@ type Config struct {
 	// WriteTimeout bounds each write to a client; default 10s.
 	WriteTimeout time.Duration
 	// OutboundQueue is how many sends may wait for a slow client
-	// before it is disconnected; default 256.
+	// before it is disconnected; default 256. It must exceed the largest
+	// burst one event sends to one connection (a handful of frames).
 	OutboundQueue int
 	// VisitorTTL is how long a visitor token lasts; default 30 days.
 	VisitorTTL time.Duration
