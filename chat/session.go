@@ -358,12 +358,14 @@ func (s *session) end(c command) {
 		return
 	}
 	s.hub.count.ended.Add(1)
-	s.fanout(ev, c.conn, c.req)
+	// Release the agents before anyone hears of the end, so whatever they
+	// do next already sees their slots free.
 	agents := make([]string, len(next.Agents))
 	for i, a := range next.Agents {
 		agents[i] = a.ID
 	}
 	s.hub.disp.ended(s.id, wasQueued, agents)
+	s.fanout(ev, c.conn, c.req)
 	if c.done != nil {
 		c.done <- nil
 	}
@@ -387,8 +389,8 @@ func (s *session) leave(c command) {
 		s.fail(c, err)
 		return
 	}
-	s.fanout(ev, c.conn, c.req, c.from.ID)
 	s.hub.disp.left(c.from.ID, s.id, s.customerID, requeue, next.QueuedAt.Time)
+	s.fanout(ev, c.conn, c.req, c.from.ID)
 }
 
 // assign adds an agent chosen by the dispatcher (routing or accept).
