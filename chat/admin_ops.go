@@ -234,21 +234,27 @@ func (a *Admin) Erase(ctx context.Context, args EraseArgs) (PurgeResult, error) 
 			events int
 			bytes  int64
 		)
-		err := a.db.View(func(tx *storage.Tx) error {
-			r, err := tx.Session(id)
-			if err != nil {
+		measure := func() error {
+			return a.db.View(func(tx *storage.Tx) error {
+				r, err := tx.Session(id)
+				if err != nil {
+					return err
+				}
+				open = r.Open()
+				events, bytes, err = tx.SessionSize(id)
 				return err
-			}
-			open = r.Open()
-			events, bytes, err = tx.SessionSize(id)
-			return err
-		})
-		if err != nil {
+			})
+		}
+		if err := measure(); err != nil {
 			return res, err
 		}
 		if !args.DryRun {
 			if open {
 				if _, err := a.EndSession(ctx, SessionArgs{ID: id}); err != nil && parley.ErrorCode(err) != parley.EConflict {
+					return res, err
+				}
+				// Measure again: ending added an event, which is erased too.
+				if err := measure(); err != nil {
 					return res, err
 				}
 			}

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -61,9 +64,10 @@ func (g *globalOptions) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// table writes aligned columns.
+// table writes aligned columns, without padding at the ends of lines.
 func (g *globalOptions) table(header []string, rows [][]string) error {
-	tw := tabwriter.NewWriter(g.streams.Out, 0, 0, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	line := func(cells []string) {
 		for i, c := range cells {
 			if i > 0 {
@@ -77,5 +81,16 @@ func (g *globalOptions) table(header []string, rows [][]string) error {
 	for _, r := range rows {
 		line(r)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, l := range strings.SplitAfter(buf.String(), "\n") {
+		if l == "" {
+			continue
+		}
+		if _, err := io.WriteString(g.streams.Out, strings.TrimRight(l, " \n")+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"time"
 
 	"github.com/parley-chat/parley/parley"
@@ -18,7 +19,9 @@ func newDurationValue(d time.Duration, p *time.Duration) *durationValue {
 func (d *durationValue) Set(s string) error {
 	v, err := parley.ParseDuration(s)
 	if err != nil {
-		return err
+		// A plain error, so pflag and bindEnv can say which flag or
+		// variable it came from.
+		return errors.New(parley.ErrorMessage(err))
 	}
 	*d = durationValue(v)
 	return nil

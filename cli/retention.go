@@ -49,12 +49,21 @@ func (g *globalOptions) printPurge(res chat.PurgeResult, verb string) error {
 	if res.DryRun {
 		verb = "Would remove"
 	}
-	fmt.Fprintf(g.streams.Out, "%s %d sessions, %d events, %s.", verb, res.Sessions, res.Events, humanBytes(res.Bytes))
+	fmt.Fprintf(g.streams.Out, "%s %s, %s, %s.", verb, countNoun(res.Sessions, "session", "sessions"),
+		countNoun(res.Events, "event", "events"), humanBytes(res.Bytes))
 	if res.Held > 0 {
-		fmt.Fprintf(g.streams.Out, " Kept %d sessions under legal hold.", res.Held)
+		fmt.Fprintf(g.streams.Out, " Kept %s under legal hold.", countNoun(res.Held, "session", "sessions"))
 	}
 	fmt.Fprintln(g.streams.Out)
 	return nil
+}
+
+// countNoun says n things, in the singular for one.
+func countNoun(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 type eraseOptions struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -126,8 +127,11 @@ func (g *globalOptions) printSession(d chat.SessionDetail, transcript bool) erro
 		return nil
 	}
 	s := d.Session
-	fmt.Fprintf(g.streams.Out, "Session:      %s\nState:        %s\nCustomer:     %s %s %s\nCreated:      %s\n",
-		s.ID, s.State, d.Customer.ID, d.Customer.Name, d.Customer.Email, when(s.CreatedAt))
+	// Name and email are optional; leave out the empty ones rather than
+	// print trailing blanks.
+	who := slices.DeleteFunc([]string{d.Customer.ID, d.Customer.Name, d.Customer.Email}, func(v string) bool { return v == "" })
+	fmt.Fprintf(g.streams.Out, "Session:      %s\nState:        %s\nCustomer:     %s\nCreated:      %s\n",
+		s.ID, s.State, strings.Join(who, " "), when(s.CreatedAt))
 	if !s.EndedAt.IsZero() {
 		fmt.Fprintf(g.streams.Out, "Ended:        %s (%s)\n", when(s.EndedAt), s.EndReason)
 	}
@@ -214,8 +218,10 @@ func newCmdCheck(g *globalOptions) *cobra.Command {
 					return err
 				}
 			} else {
-				fmt.Fprintf(g.streams.Out, "Checked %d sessions, %d events, %d agents, %d holds, %d audit entries.\n",
-					rep.Sessions, rep.Events, rep.Agents, rep.Holds, rep.AuditEntries)
+				fmt.Fprintf(g.streams.Out, "Checked %s, %s, %s, %s, %s.\n",
+					countNoun(rep.Sessions, "session", "sessions"), countNoun(rep.Events, "event", "events"),
+					countNoun(rep.Agents, "agent", "agents"), countNoun(rep.Holds, "hold", "holds"),
+					countNoun(rep.AuditEntries, "audit entry", "audit entries"))
 				for _, p := range rep.Problems {
 					fmt.Fprintln(g.streams.Out, "PROBLEM:", p)
 				}

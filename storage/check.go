@@ -20,10 +20,14 @@ const maxProblems = 1000
 // CheckReport is the result of Check: what the database holds and what is
 // wrong with it.
 type CheckReport struct {
-	Sessions, Events, Agents, Holds, AuditEntries int
+	Sessions     int `json:"sessions"`
+	Events       int `json:"events"`
+	Agents       int `json:"agents"`
+	Holds        int `json:"holds"`
+	AuditEntries int `json:"audit_entries"`
 	// Problems lists each inconsistency found as a sentence; empty means
 	// healthy.
-	Problems []string
+	Problems []string `json:"problems"`
 }
 
 // checker collects problems, keeping at most maxProblems of them.
