@@ -126,7 +126,7 @@ func (s *session) run() {
 			}
 		case c := <-s.inbox:
 			if c.kind == cmdSend {
-				s.safely(c, s.sendBatch)
+				s.sendBatch(c)
 			} else {
 				s.safely(c, s.handle)
 			}
@@ -163,13 +163,23 @@ func (s *session) stop(reason error) {
 // safely runs one command and turns a panic into an internal error for that
 // command, so one bad session never takes the server down.
 func (s *session) safely(c command, fn func(command)) {
+	s.safelyAll([]command{c}, func(batch []command) { fn(batch[0]) })
+}
+
+// safelyAll runs a batch of commands and, on a panic, answers every one of
+// them with an internal error: a client retries with the same
+// client_msg_id and gets the original acknowledgement if its message was
+// stored.
+func (s *session) safelyAll(batch []command, fn func([]command)) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.hub.log.Error("panic in session", "session", s.id, "panic", r, "stack", string(debug.Stack()))
-			s.fail(c, fmt.Errorf("panic in session %s: %v", s.id, r))
+			for _, c := range batch {
+				s.fail(c, fmt.Errorf("panic in session %s: %v", s.id, r))
+			}
 		}
 	}()
-	fn(c)
+	fn(batch)
 }
 
 func (s *session) handle(c command) {
@@ -213,9 +223,9 @@ gather:
 			break gather
 		}
 	}
-	s.storeSends(batch)
+	s.safelyAll(batch, s.storeSends)
 	if next != nil {
-		s.handle(*next)
+		s.safely(*next, s.handle)
 	}
 }
 
