@@ -197,8 +197,9 @@ func (a *Admin) SetAgent(ctx context.Context, args AgentSetArgs) (AgentRow, erro
 	return a.row(ag, nil), nil
 }
 
-// DisableAgent stops an agent from signing in and getting chats. Its open
-// chats stay open for colleagues to take over.
+// DisableAgent stops an agent from signing in and getting chats, and closes
+// its open connections. Its open chats stay open for colleagues to take
+// over.
 func (a *Admin) DisableAgent(ctx context.Context, args AgentDisableArgs) (AgentRow, error) {
 	ag, err := a.editAgent(ctx, args.Email, func(ag *parley.Agent) error {
 		ag.Disabled = true
@@ -237,10 +238,15 @@ func (a *Admin) editAgent(ctx context.Context, email string, edit func(*parley.A
 	return ag, nil
 }
 
-// changed tells the running server about an edited agent.
+// changed tells the running server about an edited agent; a disabled
+// agent's open connections are closed.
 func (a *Admin) changed(ag *parley.Agent) {
-	if a.hub != nil {
-		a.hub.disp.agentChanged(ag)
+	if a.hub == nil {
+		return
+	}
+	a.hub.disp.agentChanged(ag)
+	if ag.Disabled {
+		a.hub.reg.disconnectAgent(ag.ID, parley.DisconnectDisabled)
 	}
 }
 

@@ -3,6 +3,8 @@ package chat
 import (
 	"encoding/json"
 	"sync"
+
+	"github.com/parley-chat/parley/parley"
 )
 
 // Conn is one client connection as chat sees it. The transport implements
@@ -13,6 +15,12 @@ type Conn interface {
 	// queue is full or it is closed); the transport then disconnects the
 	// client, which reconnects and resumes.
 	Send(frames ...[]byte) bool
+}
+
+// Disconnecter is implemented by connections the server can close with a
+// typed reason, such as when an agent's account is disabled.
+type Disconnecter interface {
+	Disconnect(reason parley.Disconnect)
 }
 
 // encode marshals a frame. Frames are plain structs of the parley package,
@@ -115,6 +123,17 @@ func (r *registry) toAllAgents(frames ...[]byte) {
 	for _, set := range r.agents {
 		for c := range set {
 			c.Send(frames...)
+		}
+	}
+}
+
+// disconnectAgent closes every connection of an agent that can be closed.
+func (r *registry) disconnectAgent(id string, reason parley.Disconnect) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for c := range r.agents[id] {
+		if d, ok := c.(Disconnecter); ok {
+			d.Disconnect(reason)
 		}
 	}
 }

@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -47,10 +46,10 @@ func Main(ctx context.Context, args []string, streams Streams, lookup func(strin
 	return 0
 }
 
-// describeError prints a *parley.Error as its message, anything else as is.
+// describeError prints a *parley.Error as its message and anything else,
+// including errors that wrap one with context, as is.
 func describeError(err error) string {
-	var e *parley.Error
-	if errors.As(err, &e) {
+	if e, ok := err.(*parley.Error); ok {
 		return e.Message
 	}
 	return err.Error()
@@ -89,6 +88,7 @@ func NewRootCmd(streams Streams, lookup func(string) (string, bool)) *cobra.Comm
 		newCmdCheck(g),
 		newCmdStats(g),
 		newCmdCompact(g),
+		newCmdBench(g),
 	)
 	return root
 }

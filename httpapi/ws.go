@@ -69,6 +69,9 @@ func (c *wsConn) takePending() [][]byte {
 	return frames
 }
 
+// Disconnect implements chat.Disconnecter.
+func (c *wsConn) Disconnect(reason parley.Disconnect) { c.close(reason) }
+
 // close asks the writer to send a close frame with reason and end the
 // connection. Only the first reason counts.
 func (c *wsConn) close(reason parley.Disconnect) {
@@ -164,24 +167,39 @@ func (c *wsConn) finish() {
 	_ = c.ws.Close()
 }
 
+// readLoop authenticates the connection, then hands it to a fresh
+// goroutine for the rest of its life: hello (token checks, the welcome)
+// grows the stack, and an idle connection would otherwise keep that stack
+// for as long as it stays open.
 func (c *wsConn) readLoop() {
 	var client *chat.Client
+	handedOff := false
 	defer func() {
 		if r := recover(); r != nil {
 			c.srv.log.Error("panic in connection reader", "panic", r, "stack", string(debug.Stack()))
 			c.close(parley.DisconnectInternal)
 		}
-		if client != nil {
-			client.Detach()
+		if !handedOff {
+			c.end(client)
 		}
-		c.close(parley.Disconnect{Code: websocket.CloseNormalClosure, Reason: ""})
-		<-c.writerEnd
-		c.srv.untrack(c)
 	}()
 	client = c.hello()
 	if client == nil {
 		return
 	}
+	handedOff = true
+	go c.readFrames(client)
+}
+
+// readFrames reads and handles frames until the connection ends.
+func (c *wsConn) readFrames(client *chat.Client) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.log.Error("panic in connection reader", "panic", r, "stack", string(debug.Stack()))
+			c.close(parley.DisconnectInternal)
+		}
+		c.end(client)
+	}()
 	pongWait := 2 * c.srv.cfg.PingInterval
 	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	c.ws.SetPongHandler(func(string) error {
@@ -198,6 +216,17 @@ func (c *wsConn) readLoop() {
 		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
 		c.handle(client, in)
 	}
+}
+
+// end detaches the client, if any, and closes the connection once the
+// writer is done.
+func (c *wsConn) end(client *chat.Client) {
+	if client != nil {
+		client.Detach()
+	}
+	c.close(parley.Disconnect{Code: websocket.CloseNormalClosure, Reason: ""})
+	<-c.writerEnd
+	c.srv.untrack(c)
 }
 
 // handle runs one frame through chat, containing any panic to that frame.

@@ -31,6 +31,7 @@ var (
 	DisconnectHelloTimeout = Disconnect{CloseHelloTimeout, "no hello within 10 seconds", false}
 	DisconnectTooLarge     = Disconnect{CloseMessageTooBig, "frame exceeds 64 KiB", true}
 	DisconnectInternal     = Disconnect{CloseInternalError, "internal error; reconnect and resume", true}
+	DisconnectDisabled     = Disconnect{CloseUnauthorized, "agent account disabled", false}
 )
 
 // DisconnectFor returns the disconnect reason for an error that ends a

@@ -1,0 +1,105 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley/cli"
+)
+
+// childEnv makes this test binary act as the parley binary: parley bench
+// runs its own executable as the server, which here is the test binary.
+const childEnv = "BENCH_TEST_RUN_AS_PARLEY"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli.Main(ctx, os.Args[1:], cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, os.LookupEnv)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// runBench runs `parley bench args… --json --quiet` and decodes its one
+// result line. The targets are never asserted here: these smoke runs only
+// keep the scenarios working, in a few seconds each.
+func runBench(t *testing.T, args ...string) map[string]any {
+	t.Helper()
+	t.Setenv(childEnv, "1")
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args = append([]string{"bench"}, append(args, "--json", "--quiet")...)
+	code := cli.Main(ctx, args, cli.Streams{In: bytes.NewReader(nil), Out: &out, Err: &errOut}, func(string) (string, bool) { return "", false })
+	require.Equal(t, 0, code, "parley %v failed: %s", args, errOut.String())
+	var res map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &res), "output: %s", out.String())
+	return res
+}
+
+func TestBenchThroughputSmoke(t *testing.T) {
+	res := runBench(t, "throughput", "--customers", "6", "--duration", "1s", "--window", "2")
+	assert.Equal(t, "throughput", res["scenario"])
+	assert.Greater(t, res["msgs_per_s"], 0.0)
+	assert.Greater(t, res["echo_rt_per_s"], 0.0)
+	assert.Greater(t, res["ratio_vs_echo"], 0.0)
+	assert.Greater(t, res["p99_ms"], 0.0)
+	for _, k := range []string{"p50_ms", "p999_ms"} {
+		assert.Contains(t, res, k)
+	}
+	assert.Equal(t, 0.0, res["lost"])
+	assert.Equal(t, 0.0, res["duplicated"])
+	assert.Equal(t, 0.0, res["errors"])
+}
+
+func TestBenchThroughputRateSmoke(t *testing.T) {
+	res := runBench(t, "throughput", "--customers", "4", "--duration", "1s", "--rate", "200", "--no-echo")
+	assert.Equal(t, 200.0, res["offered_rate"])
+	assert.Greater(t, res["msgs_per_s"], 0.0)
+	assert.Equal(t, 0.0, res["lost"])
+	assert.Equal(t, 0.0, res["duplicated"])
+}
+
+func TestBenchConnectionsSmoke(t *testing.T) {
+	res := runBench(t, "connections", "--conns", "50", "--settle", "100ms")
+	assert.Equal(t, "connections", res["scenario"])
+	assert.Equal(t, 50.0, res["connections"])
+	assert.Equal(t, 0.0, res["failed"])
+	assert.Contains(t, res, "rss_per_conn_kib")
+}
+
+func TestBenchRoutingSmoke(t *testing.T) {
+	res := runBench(t, "routing", "--customers", "60", "--agents", "3", "--capacity", "10")
+	assert.Equal(t, "routing", res["scenario"])
+	assert.Equal(t, 60.0, res["assignments"])
+	assert.Equal(t, 2.0, res["waves"])
+	assert.Greater(t, res["assignments_per_s"], 0.0)
+	assert.Equal(t, 0.0, res["fifo_violations"])
+	assert.Equal(t, 0.0, res["longest_free_violations"])
+}
+
+func TestBenchRecoverySmoke(t *testing.T) {
+	res := runBench(t, "recovery", "--events", "2000", "--sessions", "50", "--runs", "1")
+	assert.Equal(t, "recovery", res["scenario"])
+	assert.Equal(t, 2000.0, res["events"])
+	assert.Equal(t, 50.0, res["sessions"])
+	assert.Greater(t, res["ready_ms"], 0.0)
+}
+
+func TestBenchUnknownScenario(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := cli.Main(context.Background(), []string{"bench", "nope"}, cli.Streams{Out: &out, Err: &errOut},
+		func(string) (string, bool) { return "", false })
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut.String(), "unknown scenario")
+}
