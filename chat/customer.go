@@ -185,7 +185,7 @@ func (s *session) announce(c command) {
 		s.hub.log.Error("read queued event", "session", s.id, "err", err)
 		return
 	}
-	s.fanout(ev, nil, "")
+	s.publish(ev, nil)
 }
 
 func (s *session) event(seq uint64) (ev parley.Event, err error) {

@@ -285,7 +285,7 @@ func (s *session) storeSends(batch []command) {
 		}
 		s.hub.count.messages.Add(1)
 		s.lastSeq = ev.Seq
-		s.fanout(ev, nil, "")
+		s.publish(ev, nil)
 	}
 }
 
@@ -310,22 +310,25 @@ func (s *session) mayWrite(p parley.Participant, whisper bool) error {
 // connection that caused it gets the event with its request id; extra names
 // agents outside the session who must see it too (one who just left).
 func (s *session) fanout(ev parley.Event, reply Conn, req string, extra ...string) {
-	frame := encode(parley.EventFrame{Type: parley.FrameEvent, SessionID: s.id, Event: ev})
 	if reply != nil {
-		f := frame
-		if req != "" {
-			f = encode(parley.EventFrame{Type: parley.FrameEvent, Re: req, SessionID: s.id, Event: ev})
-		}
-		reply.Send(f)
+		reply.Send(encode(parley.EventFrame{Type: parley.FrameEvent, Re: req, SessionID: s.id, Event: ev}))
 	}
+	s.publish(ev, reply, extra...)
+}
+
+// publish delivers an event to everyone in the session who may see it,
+// and to the agents named in extra, except the connection skip. The frame
+// is encoded once for all of them.
+func (s *session) publish(ev parley.Event, skip Conn, extra ...string) {
+	frame := encode(parley.EventFrame{Type: parley.FrameEvent, SessionID: s.id, Event: ev})
 	if !ev.Whisper {
-		s.hub.reg.toCustomer(s.customerID, reply, frame)
+		s.hub.reg.toCustomer(s.customerID, skip, frame)
 	}
 	for _, a := range s.rec.Agents {
-		s.hub.reg.toAgent(a.ID, reply, frame)
+		s.hub.reg.toAgent(a.ID, skip, frame)
 	}
 	for _, id := range extra {
-		s.hub.reg.toAgent(id, reply, frame)
+		s.hub.reg.toAgent(id, skip, frame)
 	}
 }
 
@@ -434,7 +437,7 @@ func (s *session) assign(c command) {
 	}
 	s.hub.count.assignments.Add(1)
 	// Everyone else sees the join; the agent gets the whole picture.
-	s.fanout(ev, nil, "")
+	s.publish(ev, nil)
 	events, _, err := s.events(storage.EventQuery{Limit: parley.MaxHistoryLimit})
 	if err != nil {
 		s.hub.log.Error("read events for assigned", "session", s.id, "err", err)

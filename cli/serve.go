@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ type serveOptions struct {
 	logLevel       string
 	firstAgent     string
 	shutdownWait   time.Duration
+	debugListen    string
 }
 
 func newCmdServe(g *globalOptions) *cobra.Command {
@@ -57,6 +59,7 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.firstAgent, "first-agent", "admin@localhost", "email of the agent created in a new data directory")
 	f.DurationVar(&o.shutdownWait, "shutdown-timeout", 10*time.Second, "how long a graceful stop waits for clients")
+	f.StringVar(&o.debugListen, "debug-listen", "", "address to serve Go profiles (/debug/pprof/) on; off when empty, keep it on loopback")
 	return cmd
 }
 
@@ -124,6 +127,15 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	}
 	defer admin.Close()
 
+	if o.debugListen != "" {
+		dln, err := net.Listen("tcp", o.debugListen)
+		if err != nil {
+			return fmt.Errorf("debug listen: %w", err)
+		}
+		defer dln.Close()
+		go func() { _ = http.Serve(dln, debugMux()) }()
+		log.Info("serving profiles", "addr", dln.Addr().String())
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -172,4 +184,16 @@ func ensureFirstAgent(ctx context.Context, g *globalOptions, db *storage.DB, ema
 	fmt.Fprintf(g.streams.Out, "Created the first agent %s with one-time password: %s\n"+
 		"It is shown only now. Change it with: parley agent set %s --password-stdin\n", email, pw, email)
 	return nil
+}
+
+// debugMux serves the Go profiler on its own mux, so profiles are never
+// reachable through the public listener.
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

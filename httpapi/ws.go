@@ -3,9 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
-	"net/http"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -13,159 +11,6 @@ import (
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/parley"
 )
-
-// wsConn is one WebSocket connection: a reader goroutine that decodes frames
-// and hands them to chat, and a writer goroutine that drains a bounded
-// outbound queue. It implements chat.Conn.
-type wsConn struct {
-	srv  *Server
-	ws   *websocket.Conn
-	role string // "customer" or "agent"
-
-	// The outbound queue: frames waiting for the writer, and how many
-	// Send calls they came from. It grows only while a client is behind,
-	// so an idle connection costs almost nothing.
-	mu        sync.Mutex
-	pending   [][]byte
-	sends     int
-	wake      chan struct{}
-	closed    chan struct{}
-	closeOnce sync.Once
-	reason    parley.Disconnect // set once, before closed is closed
-	writerEnd chan struct{}
-}
-
-// Send implements chat.Conn. It never blocks: a client whose queue is full
-// is disconnected as too slow and will resume.
-func (c *wsConn) Send(frames ...[]byte) bool {
-	select {
-	case <-c.closed:
-		return false
-	default:
-	}
-	c.mu.Lock()
-	if c.sends >= c.srv.cfg.OutboundQueue {
-		c.mu.Unlock()
-		c.srv.log.Warn("disconnecting slow client", "role", c.role, "remote", c.ws.RemoteAddr().String())
-		c.close(parley.DisconnectSlow)
-		return false
-	}
-	c.pending = append(c.pending, frames...)
-	c.sends++
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-// takePending removes and returns every queued frame.
-func (c *wsConn) takePending() [][]byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	frames := c.pending
-	c.pending, c.sends = nil, 0
-	return frames
-}
-
-// Disconnect implements chat.Disconnecter.
-func (c *wsConn) Disconnect(reason parley.Disconnect) { c.close(reason) }
-
-// close asks the writer to send a close frame with reason and end the
-// connection. Only the first reason counts.
-func (c *wsConn) close(reason parley.Disconnect) {
-	c.closeOnce.Do(func() {
-		c.reason = reason
-		close(c.closed)
-	})
-}
-
-func (c *wsConn) sendError(req string, err error) {
-	c.Send(mustJSON(parley.NewErrorFrame(req, err)))
-}
-
-// serveWS upgrades the request and starts the connection's goroutines; the
-// handler returns at once so no request state outlives the upgrade.
-func (s *Server) serveWS(role string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.shuttingDown() {
-			writeError(w, parley.Errorf(parley.EUnavailable, "Server is shutting down."))
-			return
-		}
-		ws, err := s.upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return // the upgrader has answered
-		}
-		c := &wsConn{
-			srv:       s,
-			ws:        ws,
-			role:      role,
-			wake:      make(chan struct{}, 1),
-			closed:    make(chan struct{}),
-			writerEnd: make(chan struct{}),
-		}
-		if !s.track(c) {
-			c.close(parley.DisconnectShutdown)
-		}
-		ws.SetReadLimit(parley.MaxFrameBytes)
-		go c.writeLoop()
-		go c.readLoop()
-	}
-}
-
-func (c *wsConn) writeLoop() {
-	defer close(c.writerEnd)
-	ping := time.NewTicker(c.srv.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-c.wake:
-			if err := c.write(c.takePending()); err != nil {
-				c.close(parley.DisconnectInternal)
-				c.finish()
-				return
-			}
-		case <-ping.C:
-			deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
-				c.close(parley.DisconnectInternal)
-				c.finish()
-				return
-			}
-		case <-c.closed:
-			// Deliver what was queued before a close, unless the client
-			// was too slow to take it.
-			if c.reason != parley.DisconnectSlow {
-				c.drain()
-			}
-			c.finish()
-			return
-		}
-	}
-}
-
-// drain writes whatever is still queued, without waiting for more.
-func (c *wsConn) drain() {
-	_ = c.write(c.takePending())
-}
-
-func (c *wsConn) write(frames [][]byte) error {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-	for _, f := range frames {
-		if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// finish sends the close frame and closes the socket, which ends the reader.
-func (c *wsConn) finish() {
-	msg := websocket.FormatCloseMessage(c.reason.Code, c.reason.Reason)
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-	_ = c.ws.Close()
-}
 
 // readLoop authenticates the connection, then hands it to a fresh
 // goroutine for the rest of its life: hello (token checks, the welcome)
@@ -225,7 +70,7 @@ func (c *wsConn) end(client *chat.Client) {
 		client.Detach()
 	}
 	c.close(parley.Disconnect{Code: websocket.CloseNormalClosure, Reason: ""})
-	<-c.writerEnd
+	<-c.done
 	c.srv.untrack(c)
 }
 

@@ -1,0 +1,259 @@
+package httpapi
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/parley-chat/parley/parley"
+)
+
+// wsConn is one WebSocket connection. A reader goroutine decodes frames and
+// hands them to chat; a writer goroutine drains the outbound queue. The
+// writer runs only while there is something to write, and writes
+// everything queued with one system call, so an idle connection holds no
+// goroutine or buffer for writing and a busy one pays one write per batch
+// rather than per frame. It implements chat.Conn.
+type wsConn struct {
+	srv  *Server
+	ws   *websocket.Conn
+	bc   *batchConn
+	role string // "customer" or "agent"
+
+	mu      sync.Mutex
+	pending [][]byte          // frames waiting for the writer
+	sends   int               // Send calls those frames came from
+	writing bool              // a writer goroutine is running (or the connection is finished)
+	pingDue bool              // the writer should send a ping
+	closing bool              // a close was asked for
+	reason  parley.Disconnect // why, once closing
+	ping    *time.Timer
+	closed  chan struct{} // closed once closing
+	done    chan struct{} // closed when the connection is finished
+}
+
+// Send implements chat.Conn. It never blocks: a client whose queue is full
+// is disconnected as too slow and will resume.
+func (c *wsConn) Send(frames ...[]byte) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	if c.sends >= c.srv.cfg.OutboundQueue {
+		c.mu.Unlock()
+		c.srv.log.Warn("disconnecting slow client", "role", c.role, "remote", c.ws.RemoteAddr().String())
+		c.close(parley.DisconnectSlow)
+		return false
+	}
+	c.pending = append(c.pending, frames...)
+	c.sends++
+	c.wakeLocked()
+	c.mu.Unlock()
+	return true
+}
+
+// wakeLocked starts the writer unless it is running. c.mu must be held.
+func (c *wsConn) wakeLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+// Disconnect implements chat.Disconnecter.
+func (c *wsConn) Disconnect(reason parley.Disconnect) { c.close(reason) }
+
+// close asks the writer to send a close frame with reason and end the
+// connection. Only the first reason counts.
+func (c *wsConn) close(reason parley.Disconnect) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.closing, c.reason = true, reason
+	close(c.closed)
+	c.wakeLocked()
+}
+
+func (c *wsConn) sendError(req string, err error) {
+	c.Send(mustJSON(parley.NewErrorFrame(req, err)))
+}
+
+// pingTick asks the writer for a ping and schedules the next one.
+func (c *wsConn) pingTick() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.pingDue = true
+	c.wakeLocked()
+	c.ping.Reset(c.srv.cfg.PingInterval)
+}
+
+// writeLoop writes until the queue is empty, then exits; Send starts it
+// again. After a close it finishes the connection and never exits idle, so
+// no writer starts after that.
+func (c *wsConn) writeLoop() {
+	for {
+		c.mu.Lock()
+		frames, ping, closing, reason := c.pending, c.pingDue, c.closing, c.reason
+		c.pending, c.sends, c.pingDue = nil, 0, false
+		if len(frames) == 0 && !ping && !closing {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if closing {
+			// Deliver what was queued before a close, unless the client
+			// was too slow to take it.
+			if reason != parley.DisconnectSlow {
+				_ = c.writeBatch(frames, false)
+			}
+			c.finish(reason)
+			return
+		}
+		if err := c.writeBatch(frames, ping); err != nil {
+			c.close(parley.DisconnectInternal)
+		}
+	}
+}
+
+// writeBatch writes frames, and a ping if asked, with one flush.
+func (c *wsConn) writeBatch(frames [][]byte, ping bool) error {
+	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
+	_ = c.ws.SetWriteDeadline(deadline)
+	c.bc.begin()
+	var err error
+	for _, f := range frames {
+		if err = c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
+			break
+		}
+	}
+	if err == nil && ping {
+		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+	}
+	if ferr := c.bc.flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// finish sends the close frame and closes the socket, which ends the
+// reader.
+func (c *wsConn) finish(reason parley.Disconnect) {
+	c.mu.Lock()
+	if c.ping != nil {
+		c.ping.Stop()
+	}
+	c.mu.Unlock()
+	msg := websocket.FormatCloseMessage(reason.Code, reason.Reason)
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	_ = c.ws.Close()
+	close(c.done)
+}
+
+// serveWS upgrades the request and starts the connection's reader; the
+// handler returns at once so no request state outlives the upgrade.
+func (s *Server) serveWS(role string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.shuttingDown() {
+			writeError(w, parley.Errorf(parley.EUnavailable, "Server is shutting down."))
+			return
+		}
+		hw := &hijackWriter{ResponseWriter: w}
+		ws, err := s.upgrader.Upgrade(hw, r, nil)
+		if err != nil {
+			return // the upgrader has answered
+		}
+		c := &wsConn{
+			srv:    s,
+			ws:     ws,
+			bc:     hw.conn,
+			role:   role,
+			closed: make(chan struct{}),
+			done:   make(chan struct{}),
+		}
+		c.mu.Lock()
+		c.ping = time.AfterFunc(s.cfg.PingInterval, c.pingTick)
+		c.mu.Unlock()
+		if !s.track(c) {
+			c.close(parley.DisconnectShutdown)
+		}
+		ws.SetReadLimit(parley.MaxFrameBytes)
+		go c.readLoop()
+	}
+}
+
+// hijackWriter hands the upgrader a batchConn in place of the raw
+// connection.
+type hijackWriter struct {
+	http.ResponseWriter
+	conn *batchConn
+}
+
+// Hijack implements http.Hijacker.
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &batchConn{Conn: conn}
+	return h.conn, brw, nil
+}
+
+// batchBufs holds write buffers between batches, so idle connections hold
+// none.
+var batchBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+
+// batchConn buffers writes between begin and flush, so the frames of one
+// batch leave in one system call. Outside a batch, writes go straight
+// through: pongs and close replies that the WebSocket library writes from
+// the reader goroutine are never held back.
+type batchConn struct {
+	net.Conn
+	mu  sync.Mutex
+	buf *bufio.Writer
+}
+
+// Write implements net.Conn.
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf != nil {
+		return b.buf.Write(p)
+	}
+	return b.Conn.Write(p)
+}
+
+// begin starts buffering writes.
+func (b *batchConn) begin() {
+	w := batchBufs.Get().(*bufio.Writer)
+	w.Reset(b.Conn)
+	b.mu.Lock()
+	b.buf = w
+	b.mu.Unlock()
+}
+
+// flush writes what was buffered since begin and stops buffering.
+func (b *batchConn) flush() error {
+	b.mu.Lock()
+	w := b.buf
+	b.buf = nil
+	err := w.Flush()
+	b.mu.Unlock()
+	w.Reset(nil)
+	batchBufs.Put(w)
+	return err
+}
