@@ -150,7 +150,7 @@ func (cl *Client) start(req string) error {
 		return err
 	}
 	s := h.spawn(rec, ev.Seq)
-	s.post(command{kind: cmdStart, conn: cl.conn, req: req})
+	s.post(command{kind: cmdStart, conn: cl.conn, req: req, event: ev})
 	return nil
 }
 
@@ -180,18 +180,9 @@ func (s *session) announce(c command) {
 		s.hub.disp.queued(s.id, s.customerID, s.rec.QueuedAt.Time)
 	}
 	c.conn.Send(encode(parley.SessionFrame{Type: parley.FrameSession, Re: c.req, Session: s.hub.wire(s.rec, s.lastSeq)}))
-	ev, err := s.event(s.lastSeq)
-	if err != nil {
-		s.hub.log.Error("read queued event", "session", s.id, "err", err)
-		return
+	if s.lastSeq == c.event.Seq {
+		// A brand-new session: its one event is the queued event.
+		s.early, s.earlyOK = []parley.Event{c.event}, true
 	}
-	s.publish(ev, nil)
-}
-
-func (s *session) event(seq uint64) (ev parley.Event, err error) {
-	err = s.hub.db.View(func(tx *storage.Tx) error {
-		ev, err = tx.Event(s.id, seq)
-		return err
-	})
-	return ev, err
+	s.publish(c.event, nil)
 }

@@ -36,9 +36,25 @@ type command struct {
 	cmid    string
 	whisper bool
 	active  bool
-	seq     uint64 // cmdRead: read up to; cmdResume: after
-	reason  string // cmdEnd
+	seq     uint64       // cmdRead: read up to; cmdResume: after
+	reason  string       // cmdEnd
+	event   parley.Event // cmdStart: the queued event
 	done    chan error
+}
+
+// maxEarly bounds the events a waiting session keeps in memory.
+const maxEarly = 64
+
+// remember keeps ev in the early events while they are complete.
+func (s *session) remember(ev parley.Event) {
+	if !s.earlyOK {
+		return
+	}
+	if len(s.early) >= maxEarly {
+		s.early, s.earlyOK = nil, false
+		return
+	}
+	s.early = append(s.early, ev)
 }
 
 // session is the goroutine that owns one open session: its record, its
@@ -51,6 +67,11 @@ type session struct {
 	customerID string
 	rec        *parley.SessionRecord // owned by run
 	lastSeq    uint64                // owned by run
+	// early holds every event of a session that has not yet had an agent,
+	// so the first assignment needs no read of storage. It is dropped
+	// after that, or when it grows past maxEarly (earlyOK false).
+	early   []parley.Event
+	earlyOK bool
 
 	inbox chan command
 	ctrl  *mailbox[command]
@@ -285,6 +306,7 @@ func (s *session) storeSends(batch []command) {
 		}
 		s.hub.count.messages.Add(1)
 		s.lastSeq = ev.Seq
+		s.remember(ev)
 		s.publish(ev, nil)
 	}
 }
@@ -350,6 +372,7 @@ func (s *session) commit(next *parley.SessionRecord, ev *parley.Event) error {
 	}
 	s.rec = next
 	s.lastSeq = ev.Seq
+	s.remember(*ev)
 	if !next.Open() {
 		// Unregister before anyone hears of the end: a customer who
 		// starts again right after the ended event must get a new
@@ -438,10 +461,16 @@ func (s *session) assign(c command) {
 	s.hub.count.assignments.Add(1)
 	// Everyone else sees the join; the agent gets the whole picture.
 	s.publish(ev, nil)
-	events, _, err := s.events(storage.EventQuery{Limit: parley.MaxHistoryLimit})
-	if err != nil {
-		s.hub.log.Error("read events for assigned", "session", s.id, "err", err)
+	events := s.early
+	if !s.earlyOK {
+		var err error
+		if events, _, err = s.events(storage.EventQuery{Limit: parley.MaxHistoryLimit}); err != nil {
+			s.hub.log.Error("read events for assigned", "session", s.id, "err", err)
+		}
 	}
+	// From here on the session has had an agent; history is read from
+	// storage when needed.
+	s.early, s.earlyOK = nil, false
 	af := parley.AssignedFrame{
 		Type:    parley.FrameAssigned,
 		Session: s.hub.wire(s.rec, s.lastSeq),
