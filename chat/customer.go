@@ -177,9 +177,10 @@ func (cl *Client) replyOpen(id, req string) error {
 // the session, and deliver its queued event, before any assignment.
 func (s *session) announce(c command) {
 	if s.rec.State == parley.StateQueued {
-		s.hub.disp.queued(s.id, s.customerID, s.rec.QueuedAt.Time)
+		s.hub.disp.admit(s.id, s.customerID, s.rec.QueuedAt.Time, s.rec.Session(s.lastSeq), c.conn, c.req)
+	} else {
+		c.conn.Send(encode(parley.SessionFrame{Type: parley.FrameSession, Re: c.req, Session: s.hub.wire(s.rec, s.lastSeq)}))
 	}
-	c.conn.Send(encode(parley.SessionFrame{Type: parley.FrameSession, Re: c.req, Session: s.hub.wire(s.rec, s.lastSeq)}))
 	if s.lastSeq == c.event.Seq {
 		// A brand-new session: its one event is the queued event.
 		s.early, s.earlyOK = []parley.Event{c.event}, true

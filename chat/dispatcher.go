@@ -292,9 +292,21 @@ func (d *dispatcher) position(id string) (pos, ewt int) {
 	return pos, ewt
 }
 
-// queued puts a new session in the queue and returns its position.
-func (d *dispatcher) queued(id, customerID string, at time.Time) {
-	d.post(func() { d.enqueue(id, customerID, at) })
+// admit puts a new session in the queue and answers its start on conn
+// with w, the session, at its position. The answer leaves from the
+// dispatcher goroutine, the one that pushes queue positions, so no queue
+// push can overtake it and it can never show an older position than one
+// already pushed.
+func (d *dispatcher) admit(id, customerID string, at time.Time, w parley.Session, conn Conn, req string) {
+	_ = d.call(func() {
+		d.enqueue(id, customerID, at)
+		if pos := d.router.Queue.Position(id); pos > 0 {
+			ewt := d.estimate(pos)
+			w.Position, w.EWTSeconds = pos, &ewt
+			d.lastPos[id] = pos
+		}
+		conn.Send(encode(parley.SessionFrame{Type: parley.FrameSession, Re: req, Session: w}))
+	})
 }
 
 // ended releases everything a session held.

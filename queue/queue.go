@@ -131,11 +131,15 @@ func (q *Queue) Contains(id string) bool {
 }
 
 // Position returns the 1-based place of the session in the queue (1 means it
-// is served next), or 0 if it is not in the queue. It runs in O(n).
+// is served next), or 0 if it is not in the queue. It runs in O(n), but in
+// O(1) for the last session, which is where a new one usually is.
 func (q *Queue) Position(id string) int {
 	target, ok := q.byID[id]
 	if !ok {
 		return 0
+	}
+	if target == q.tail {
+		return q.Len()
 	}
 	pos := 1
 	for n := q.head; n != target; n = n.next {
