@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -133,10 +132,4 @@ func (c *conn) close() {
 		time.Now().Add(time.Second))
 	c.wmu.Unlock()
 	_ = c.ws.Close()
-}
-
-// closed reports whether err just means the connection was closed.
-func closed(err error) bool {
-	return websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) ||
-		errors.Is(err, websocket.ErrCloseSent)
 }

@@ -11,21 +11,22 @@ type counters struct {
 }
 
 // Stats is a snapshot of the hub's activity, for metrics and operators.
+// Counters count since the hub opened.
 type Stats struct {
-	OpenSessions      int
-	Queued            int
-	OldestWaitS       int
-	AgentsByStatus    map[string]int
-	Messages          uint64
-	Duplicates        uint64
-	Assignments       uint64
-	SessionsEnded     uint64
-	StorageCommits    uint64
-	StorageWrites     uint64
-	CustomerConns     int
-	AgentConns        int
-	ConnectedAgents   int
-	ConnectedCustomer int
+	OpenSessions   int            // sessions not ended
+	Queued         int            // sessions waiting for an agent
+	OldestWaitS    int            // how long the oldest waiting one has waited
+	AgentsByStatus map[string]int // enabled agents by status
+	Messages       uint64         // messages stored
+	Duplicates     uint64         // sends answered with an earlier ack
+	Assignments    uint64         // agents joined to sessions
+	SessionsEnded  uint64         // sessions ended
+	StorageCommits uint64         // group commits, each one fsync
+	StorageWrites  uint64         // write operations in those commits
+	CustomerConns  int            // open customer connections
+	AgentConns     int            // open agent connections
+	Customers      int            // customers with at least one connection
+	Agents         int            // agents with at least one connection
 }
 
 // Stats returns a snapshot of the hub's activity.
@@ -53,8 +54,8 @@ func (h *Hub) Stats() Stats {
 		}
 	})
 	h.reg.mu.RLock()
-	st.ConnectedCustomer = len(h.reg.customers)
-	st.ConnectedAgents = len(h.reg.agents)
+	st.Customers = len(h.reg.customers)
+	st.Agents = len(h.reg.agents)
 	for _, set := range h.reg.customers {
 		st.CustomerConns += len(set)
 	}

@@ -36,7 +36,7 @@ func (tx *Tx) LastSeq(sessionID string) (uint64, error) {
 func lastWithPrefix(c *bolt.Cursor, prefix []byte) (k, v []byte) {
 	if end := prefixEnd(prefix); end == nil {
 		k, v = c.Last()
-	} else if k, v = c.Seek(end); k == nil {
+	} else if k, _ = c.Seek(end); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev()
@@ -189,7 +189,7 @@ func (tx *Tx) Events(sessionID string, q EventQuery) (events []parley.Event, mor
 	} else {
 		if q.BeforeSeq == 0 {
 			k, v = lastWithPrefix(c, prefix)
-		} else if k, v = c.Seek(eventKey(sid, q.BeforeSeq)); k == nil {
+		} else if k, _ = c.Seek(eventKey(sid, q.BeforeSeq)); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
