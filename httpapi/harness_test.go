@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/parley-chat/parley/auth"
 	"github.com/parley-chat/parley/chat"
@@ -146,6 +147,29 @@ func (h *harness) addAgent(name string, capacity int) string {
 	email := strings.ToLower(name) + "@example.com"
 	_, err := h.admin.AddAgent(context.Background(), chat.AgentAddArgs{Name: name, Email: email, Capacity: capacity, Password: "pw-" + name})
 	require.NoError(h.t, err)
+	return email
+}
+
+// putAgent stores an agent account directly, with the cheapest bcrypt
+// cost, unless one with its email exists, and returns the email. Creating
+// agents through chat.Admin costs a full-strength hash, about a second
+// under -race; tests that are not about accounts use this instead.
+func (h *harness) putAgent(name string, capacity int) string {
+	h.t.Helper()
+	email := strings.ToLower(name) + "@example.com"
+	err := h.db.View(func(tx *storage.Tx) error { _, err := tx.AgentByEmail(email); return err })
+	if parley.ErrorCode(err) != parley.ENotFound {
+		require.NoError(h.t, err)
+		return email
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+name), bcrypt.MinCost)
+	require.NoError(h.t, err)
+	now := h.clock.now()
+	a := &parley.Agent{
+		ID: parley.NewID(now), Name: name, Email: email, Capacity: capacity,
+		Status: parley.StatusOffline, PasswordHash: hash, CreatedAt: parley.TimeOf(now),
+	}
+	require.NoError(h.t, h.db.Update(context.Background(), func(tx *storage.Tx) error { return tx.PutAgent(a) }))
 	return email
 }
 

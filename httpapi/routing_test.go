@@ -10,11 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/parley-chat/parley/chat"
-	"github.com/parley-chat/parley/parley"
-	"github.com/parley-chat/parley/storage"
 )
 
 // ---- helpers shared by routing_test.go and resume_test.go ----
@@ -40,20 +36,7 @@ func (h *harness) do(c *client, f frame) frame {
 // agent add. Reconnecting an existing agent only signs in again.
 func (h *harness) fastAgent(name string, capacity int) (*client, frame) {
 	h.t.Helper()
-	email := strings.ToLower(name) + "@example.com"
-	err := h.db.View(func(tx *storage.Tx) error { _, err := tx.AgentByEmail(email); return err })
-	if parley.ErrorCode(err) == parley.ENotFound {
-		hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+name), bcrypt.MinCost)
-		require.NoError(h.t, err)
-		now := h.clock.now()
-		a := &parley.Agent{
-			ID: parley.NewID(now), Name: name, Email: email, Capacity: capacity,
-			Status: parley.StatusOffline, PasswordHash: hash, CreatedAt: parley.TimeOf(now),
-		}
-		require.NoError(h.t, h.db.Update(context.Background(), func(tx *storage.Tx) error { return tx.PutAgent(a) }))
-	} else {
-		require.NoError(h.t, err)
-	}
+	h.putAgent(name, capacity)
 	return h.agentConn(h.login(name))
 }
 

@@ -16,13 +16,11 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/parley-chat/parley/auth"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/parley"
-	"github.com/parley-chat/parley/storage"
 )
 
 // secAgentAccount stores an agent account directly, with a cheap password
@@ -32,15 +30,7 @@ import (
 // h.agent and h.login use it as they would one made by h.addAgent.
 func secAgentAccount(t *testing.T, h *harness, name string, capacity int) string {
 	t.Helper()
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+name), bcrypt.MinCost)
-	require.NoError(t, err)
-	now := h.clock.now()
-	a := &parley.Agent{
-		ID: parley.NewID(now), Name: name, Email: strings.ToLower(name) + "@example.com", Capacity: capacity,
-		Status: parley.StatusOffline, PasswordHash: hash, CreatedAt: parley.TimeOf(now),
-	}
-	require.NoError(t, h.db.Update(context.Background(), func(tx *storage.Tx) error { return tx.PutAgent(a) }))
-	return a.Email
+	return h.putAgent(name, capacity)
 }
 
 // secAgent is h.agent with a cheap password hash.
