@@ -338,6 +338,20 @@ func (s *session) fanout(ev parley.Event, reply Conn, req string, extra ...strin
 	s.publish(ev, reply, extra...)
 }
 
+// publishExcept delivers an event to everyone in the session but one
+// agent.
+func (s *session) publishExcept(ev parley.Event, agentID string) {
+	frame := encode(parley.EventFrame{Type: parley.FrameEvent, SessionID: s.id, Event: ev})
+	if !ev.Whisper {
+		s.hub.reg.toCustomer(s.customerID, nil, frame)
+	}
+	for _, a := range s.rec.Agents {
+		if a.ID != agentID {
+			s.hub.reg.toAgent(a.ID, nil, frame)
+		}
+	}
+}
+
 // publish delivers an event to everyone in the session who may see it,
 // and to the agents named in extra, except the connection skip. The frame
 // is encoded once for all of them.
@@ -459,8 +473,8 @@ func (s *session) assign(c command) {
 		return
 	}
 	s.hub.count.assignments.Add(1)
-	// Everyone else sees the join; the agent gets the whole picture.
-	s.publish(ev, nil)
+	// The agent gets the whole picture, join included, before anything
+	// else about the session; everyone else gets the join event.
 	events := s.early
 	if !s.earlyOK {
 		var err error
@@ -486,6 +500,7 @@ func (s *session) assign(c command) {
 		c.conn.Send(encode(af))
 	}
 	s.hub.reg.toAgent(a.ID, c.conn, frame)
+	s.publishExcept(ev, a.ID)
 }
 
 func (s *session) typing(c command) {

@@ -45,7 +45,12 @@ func TestLifecycle(t *testing.T) {
 	st := ag.available()
 	assert.Equal(t, "available", st.str("status"))
 
-	as := ag.expect("assigned")
+	// The agent hears of the session first through assigned, which
+	// carries the join; no event for it comes before.
+	as := ag.waitFor("assigned", func(f frame) bool {
+		require.NotEqual(t, "event", f.str("type"), "event before assigned: %v", f)
+		return f.str("type") == "assigned"
+	})
 	assert.Equal(t, sid, as.obj("session").str("id"))
 	assert.Equal(t, "active", as.obj("session").str("state"))
 	assert.Equal(t, "pro", as.obj("customer_profile").obj("profile").str("plan"))
