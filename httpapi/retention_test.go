@@ -226,8 +226,13 @@ func TestRetentionAdminEndAndErase(t *testing.T) {
 
 	// Erasure: an ended and an open session; the open one is ended first,
 	// with both sides told.
-	old, _ := retConversation(h, "ret-erase", false, "ret: erase me 1")
+	// Wait for the assignment before ending: a customer who ends first
+	// ends a queued session that no agent ever gets.
+	first, _ := h.customer("ret-erase")
+	old := h.startSession(first).str("id")
 	require.Equal(t, old, assignedID(ag))
+	h.say(first, "", "ret: erase me 1")
+	retEnd(h, first)
 	ag.expectEvent("ended")
 	eraser, _ := h.customer("ret-erase")
 	open := h.startSession(eraser).str("id")
