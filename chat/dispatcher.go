@@ -127,10 +127,7 @@ func (d *dispatcher) route() {
 		}
 		d.dequeued(m.Session.ID)
 		d.noteMatch()
-		st := d.agents[m.Agent]
-		if !d.give(st, m.Session.ID, nil, "") {
-			continue
-		}
+		d.give(d.agents[m.Agent], m.Session.ID, nil, "")
 	}
 }
 
