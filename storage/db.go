@@ -48,6 +48,13 @@ type Options struct {
 	// InitialMmapSize is the initial memory map size in bytes; default
 	// 256 MiB.
 	InitialMmapSize int
+	// CommitHook is a seam for fault-injection tests; production code
+	// leaves it nil. If set, the writer calls it just before each commit,
+	// and a non-nil error makes that commit fail as an I/O failure would:
+	// the transaction is rolled back, every update in it fails with
+	// parley.EUnavailable and Health reports the failure until a later
+	// commit succeeds.
+	CommitHook func() error
 }
 
 // DB is an open Parley database. It is safe for concurrent use.
@@ -57,6 +64,12 @@ type DB struct {
 	now    func() time.Time
 	epoch  string
 	secret []byte
+
+	readOnly   bool
+	commitHook func() error
+	// failure is the error of the last failed commit, or nil once a commit
+	// has succeeded since; see Health.
+	failure atomic.Pointer[error]
 
 	maxBatch int
 	ops      chan *op
@@ -97,11 +110,12 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
 	db := &DB{
-		bolt:     bdb,
-		path:     path,
-		now:      opts.Now,
-		maxBatch: opts.MaxBatch,
-		ops:      make(chan *op, opts.MaxBatch),
+		bolt:       bdb,
+		path:       path,
+		now:        opts.Now,
+		maxBatch:   opts.MaxBatch,
+		ops:        make(chan *op, opts.MaxBatch),
+		commitHook: opts.CommitHook,
 	}
 	if err := db.init(); err != nil {
 		_ = bdb.Close()
@@ -183,7 +197,9 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
-	close(db.ops)
+	if db.ops != nil { // nil when opened read-only: there is no writer
+		close(db.ops)
+	}
 	db.mu.Unlock()
 	db.writerWG.Wait()
 	if err := db.bolt.Close(); err != nil {
