@@ -54,11 +54,14 @@ func (c *checker) problem(format string, args ...any) {
 //
 // bbolt's check reads the shared free list, which is only safe inside a
 // read-write transaction, so that part holds the write lock (writers wait;
-// the transaction is rolled back). The invariants are checked in a read
-// transaction, concurrently with writers, on one consistent snapshot.
+// the transaction is rolled back). On a DB opened with OpenReadOnly there
+// is no writer (the shared file lock keeps other processes' writers out
+// too), so it runs in a read transaction and nothing is written. The
+// invariants are checked in a read transaction, concurrently with writers,
+// on one consistent snapshot.
 func (db *DB) Check() (CheckReport, error) {
 	c := &checker{}
-	btx, err := db.bolt.Begin(true)
+	btx, err := db.bolt.Begin(!db.readOnly)
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return CheckReport{}, errClosed()
 	} else if err != nil {
