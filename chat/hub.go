@@ -154,12 +154,30 @@ func (h *Hub) Close() error {
 }
 
 // Ready reports whether the hub is serving: not closing, with the
-// database readable and the dispatcher answering.
+// database writable and readable, and the dispatcher answering. Storage
+// counts as writable unless its last commit failed (storage.DB.Health);
+// then Ready probes it with an empty commit, because a server taken out of
+// rotation gets no traffic whose commits could show that the disk is back.
+// Storage failures are reported with code parley.EUnavailable.
 func (h *Hub) Ready() error {
 	select {
 	case <-h.closing:
 		return parley.Errorf(parley.EUnavailable, "Server is shutting down.")
 	default:
+	}
+	if err := h.db.Health(); err != nil {
+		// The probe is bounded so that a stuck disk fails the check
+		// rather than hanging it.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		perr := h.db.Update(ctx, func(*storage.Tx) error { return nil })
+		if perr != nil && parley.ErrorCode(perr) != parley.EUnavailable {
+			perr = fmt.Errorf("%w (probe: %w; last failure: %w)",
+				parley.Errorf(parley.EUnavailable, "Storage is unavailable; try again later."), perr, err)
+		}
+		if perr != nil {
+			return fmt.Errorf("chat: not ready: %w", perr)
+		}
 	}
 	if err := h.db.View(func(tx *storage.Tx) error { _, err := tx.AgentCount(); return err }); err != nil {
 		return parley.Errorf(parley.EUnavailable, "Storage is not readable: %v", err)
