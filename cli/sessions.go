@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -200,8 +202,12 @@ func newCmdBackup(g *globalOptions) *cobra.Command {
 func newCmdCheck(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check [FILE]",
-		Short: "Check the database (or a backup FILE): bbolt consistency and Parley's own invariants",
-		Args:  cobra.MaximumNArgs(1),
+		Short: "Check the database (or a backup FILE) read-only: bbolt consistency and Parley's own invariants",
+		Long: "Check the database (or a backup FILE): bbolt's page consistency and Parley's own invariants.\n\n" +
+			"Without FILE, a running server checks its database through the admin socket; with no server,\n" +
+			"the data directory's file is checked directly. A file is opened read-only and never written,\n" +
+			"and a file that is not a Parley database is refused.",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var rep storage.CheckReport
 			if len(args) == 1 {
@@ -210,8 +216,29 @@ func newCmdCheck(g *globalOptions) *cobra.Command {
 					return err
 				}
 				rep = r
-			} else if err := g.admin(cmd.Context(), "check", nil, &rep); err != nil {
-				return err
+			} else {
+				// Not g.admin: its offline path opens the file read-write.
+				raw, err := httpapi.DialAdmin(g.socketPath()).Do(cmd.Context(), "check", nil)
+				switch {
+				case errors.Is(err, httpapi.ErrNoServer):
+					if _, err := os.Stat(g.data); err != nil {
+						return fmt.Errorf("no data directory at %s (run parley serve once, or pass --data): %w", g.data, err)
+					}
+					r, err := checkFile(g.dbPath())
+					if errors.Is(err, storage.ErrLocked) {
+						return fmt.Errorf("%s is locked by a running server, but its admin socket %s does not answer; "+
+							"check that the server is healthy, or stop it and retry", g.dbPath(), g.socketPath())
+					} else if err != nil {
+						return err
+					}
+					rep = r
+				case err != nil:
+					return err
+				default:
+					if err := json.Unmarshal(raw, &rep); err != nil {
+						return fmt.Errorf("decode the server's check report: %w", err)
+					}
+				}
 			}
 			if g.json {
 				if err := g.printJSON(rep); err != nil {
@@ -287,11 +314,10 @@ func humanBytes(n int64) string {
 }
 
 // checkFile checks a database file that no server uses, such as a backup.
+// It opens the file read-only, so it never writes to it, and refuses a file
+// that is not a Parley database.
 func checkFile(path string) (storage.CheckReport, error) {
-	if _, err := os.Stat(path); err != nil {
-		return storage.CheckReport{}, err
-	}
-	db, err := storage.Open(path, storage.Options{Timeout: time.Second})
+	db, err := storage.OpenReadOnly(path, storage.Options{Timeout: time.Second})
 	if err != nil {
 		return storage.CheckReport{}, err
 	}
