@@ -103,3 +103,14 @@ func TestBenchUnknownScenario(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut.String(), "unknown scenario")
 }
+
+func TestBenchSessionsSmoke(t *testing.T) {
+	res := runBench(t, "sessions", "--sessions", "40")
+	assert.Equal(t, "sessions", res["scenario"])
+	assert.Equal(t, 40.0, res["sessions"])
+	assert.Equal(t, 0.0, res["failed"])
+	for _, k := range []string{"rss_conns_mib", "rss_sessions_mib", "rss_per_session_kib", "heap_per_session_kib", "goroutines_per_session"} {
+		assert.Contains(t, res, k)
+	}
+	assert.Greater(t, res["rss_sessions_mib"], 0.0)
+}

@@ -95,7 +95,7 @@ func (cl *Client) handleAgent(in *parley.Inbound) error {
 	case parley.FrameEnd:
 		return cl.toSession(in, command{kind: cmdEnd, reason: parley.EndAgent})
 	case parley.FrameResume:
-		return cl.toSession(in, command{kind: cmdResume, seq: in.AfterSeq})
+		return cl.toSession(in, command{kind: cmdResume, seq: in.AfterSeq, limit: in.Limit})
 	case parley.FrameHistory:
 		return cl.history(in)
 	default:

@@ -50,8 +50,11 @@ func (cl *Client) handleCustomer(in *parley.Inbound) error {
 		if err != nil {
 			return err
 		}
-		s.post(command{kind: cmdResume, conn: cl.conn, req: in.Req, from: cl.me, seq: in.AfterSeq})
+		s.post(command{kind: cmdResume, conn: cl.conn, req: in.Req, from: cl.me, seq: in.AfterSeq, limit: in.Limit})
 	case parley.FrameSend:
+		if in.Whisper {
+			return parley.Errorf(parley.EBadRequest, "Customers cannot whisper.")
+		}
 		if err := validateSend(in); err != nil {
 			return err
 		}
@@ -149,8 +152,15 @@ func (cl *Client) start(req string) error {
 	} else if err != nil {
 		return err
 	}
-	s := h.spawn(rec, ev.Seq)
-	s.post(command{kind: cmdStart, conn: cl.conn, req: req, event: ev})
+	s, err := h.spawn(rec, ev.Seq, &command{kind: cmdStart, conn: cl.conn, req: req, event: ev})
+	if err != nil {
+		// The session is stored and queued; the next start of the server
+		// recovers it.
+		return err
+	}
+	if hook := h.hooks.spawned; hook != nil {
+		hook(s)
+	}
 	return nil
 }
 

@@ -47,6 +47,9 @@ type Hub struct {
 	mu         sync.RWMutex
 	sessions   map[string]*session // open sessions by id
 	byCustomer map[string]*session // open session by customer id
+	closed     bool                // Close began: spawn refuses
+
+	hooks testHooks
 
 	closing chan struct{}
 	wg      sync.WaitGroup
@@ -133,7 +136,10 @@ func (h *Hub) recover() error {
 		h.disp.addAgent(a)
 	}
 	for _, r := range open {
-		s := h.spawn(r, seqs[r.ID])
+		s, err := h.spawn(r, seqs[r.ID], nil)
+		if err != nil {
+			return err
+		}
 		for _, a := range r.Agents {
 			h.disp.hold(a.ID, s.id)
 		}
@@ -145,10 +151,38 @@ func (h *Hub) recover() error {
 	return nil
 }
 
-// Close stops the dispatcher and every session goroutine. Commands in
-// flight finish first; acknowledged messages are already durable.
+// testHooks let tests in this package act at fixed points; nil in
+// production.
+type testHooks struct {
+	// handle runs in a session's worker before each command (or batch of
+	// sends) is handled, inside the panic guard.
+	handle func(batch []command)
+	// spawned runs in start right after a new session is registered.
+	spawned func(s *session)
+}
+
+// errShuttingDown refuses commands and new sessions once Close began.
+var errShuttingDown = parley.Errorf(parley.EUnavailable, "Server is shutting down; reconnect and resume.")
+
+// Close stops the dispatcher and every session. Commands in flight finish
+// first; commands still queued are refused as unavailable; acknowledged
+// messages are already durable. No session starts once Close began.
 func (h *Hub) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	open := make([]*session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		open = append(open, s)
+	}
+	h.mu.Unlock()
 	h.once.Do(func() { close(h.closing) })
+	// Closing a mailbox takes its lock, under which workers are counted
+	// in wg; after this no worker can start, so no Add races the Wait.
+	for _, s := range open {
+		for _, c := range s.box.close(errShuttingDown) {
+			s.reject(c, errShuttingDown)
+		}
+	}
 	h.wg.Wait()
 	return nil
 }
@@ -185,16 +219,26 @@ func (h *Hub) Ready() error {
 	return h.disp.call(func() {})
 }
 
-// spawn starts the goroutine of an open session and registers it.
-func (h *Hub) spawn(r *parley.SessionRecord, lastSeq uint64) *session {
+// spawn registers an open session. first, if set, is queued before the
+// session is registered, so it is the first command the session handles:
+// nobody can post to the session before it. Once Close began spawn refuses
+// with unavailable, under the lock Close takes, so no session (and no
+// worker) starts while Close waits.
+func (h *Hub) spawn(r *parley.SessionRecord, lastSeq uint64, first *command) (*session, error) {
 	s := newSession(h, r, lastSeq)
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, errShuttingDown
+	}
+	if first != nil {
+		if err := s.box.post(*first); err != nil {
+			return nil, err
+		}
+	}
 	h.sessions[s.id] = s
 	h.byCustomer[s.customerID] = s
-	h.mu.Unlock()
-	h.wg.Add(1)
-	go s.run()
-	return s
+	return s, nil
 }
 
 // forget unregisters a session whose goroutine is ending.
@@ -237,10 +281,13 @@ func (h *Hub) wire(r *parley.SessionRecord, lastSeq uint64) parley.Session {
 	return s
 }
 
-// update runs fn in a group commit bounded by a timeout, so a stuck disk
-// turns into an unavailable error rather than a hung session.
+// updateTimeout bounds one group commit of a session or a start.
+const updateTimeout = 30 * time.Second
+
+// update runs fn in a group commit bounded by updateTimeout, so a stuck
+// disk turns into an unavailable error rather than a hung session.
 func (h *Hub) update(fn func(tx *storage.Tx) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), updateTimeout)
 	defer cancel()
 	return h.db.Update(ctx, fn)
 }

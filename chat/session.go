@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
-	"sync"
+	"time"
 
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
@@ -21,9 +21,18 @@ const (
 	cmdAssign // from the dispatcher, through the control mailbox
 )
 
-// maxSendBatch bounds how many queued sends one session stores in one
-// group commit.
-const maxSendBatch = 256
+const (
+	// maxSendBatch bounds how many queued sends one session stores in one
+	// group commit.
+	maxSendBatch = 256
+	// maxInbox is how many commands may wait for one session before a
+	// client's post blocks (which pushes back on that client's reader).
+	// Nothing is preallocated: an idle session's mailbox holds no buffer.
+	maxInbox = 512
+	// answerTimeout bounds how long a command with a done channel (an
+	// operator ending a session) waits for the session's answer.
+	answerTimeout = 2 * updateTimeout
+)
 
 // command is one request to a session goroutine.
 type command struct {
@@ -37,9 +46,13 @@ type command struct {
 	whisper bool
 	active  bool
 	seq     uint64       // cmdRead: read up to; cmdResume: after
+	limit   int          // cmdResume: page size (0 = the default)
 	reason  string       // cmdEnd
 	event   parley.Event // cmdStart: the queued event
-	done    chan error
+	// done, if set, gets the command's outcome exactly once (it must have
+	// room for one value): nil or the error, or unavailable after
+	// answerTimeout.
+	done chan error
 }
 
 // maxEarly bounds the events a waiting session keeps in memory.
@@ -57,70 +70,86 @@ func (s *session) remember(ev parley.Event) {
 	s.early = append(s.early, ev)
 }
 
-// session is the goroutine that owns one open session: its record, its
-// sequence numbers and the fan-out of its events. Everything that changes
-// the session passes through it, so events are stored and delivered in one
-// order.
+// session owns one open session: its record, its sequence numbers and the
+// fan-out of its events. Everything that changes the session passes
+// through its mailbox and is handled by the session's worker goroutine, so
+// events are stored and delivered in one order.
+//
+// The worker runs only while the mailbox has work: the first post starts
+// it, and it exits when the mailbox is empty (like a connection's writer
+// in httpapi). So an idle session costs its record and a few small
+// structs, but no goroutine stack and no preallocated channel buffer;
+// exactly one worker at a time owns the fields marked "owned by the
+// worker", handed over through the mailbox's lock.
 type session struct {
 	hub        *Hub
 	id         string
 	customerID string
-	rec        *parley.SessionRecord // owned by run
-	lastSeq    uint64                // owned by run
+	rec        *parley.SessionRecord // owned by the worker
+	lastSeq    uint64                // owned by the worker
 	// early holds every event of a session that has not yet had an agent,
 	// so the first assignment needs no read of storage. It is dropped
 	// after that, or when it grows past maxEarly (earlyOK false).
 	early   []parley.Event
 	earlyOK bool
 
-	inbox chan command
-	ctrl  *mailbox[command]
-
-	mu      sync.RWMutex // guards stopped against posts racing the end
-	stopped bool
-	stopErr error // why commands are refused once stopped
-	done    chan struct{}
+	box *mailbox[command]
+	// ctrl is the same mailbox as the dispatcher sees it: its posts never
+	// block.
+	ctrl ctrlBox
 }
 
+// ctrlBox is the dispatcher's handle on a session's mailbox.
+type ctrlBox struct{ m *mailbox[command] }
+
+// post queues c without blocking; it reports false if the session has
+// stopped, in which case c was not delivered.
+func (c ctrlBox) post(v command) bool { return c.m.post(v) == nil }
+
 func newSession(h *Hub, r *parley.SessionRecord, lastSeq uint64) *session {
-	return &session{
+	s := &session{
 		hub:        h,
 		id:         r.ID,
 		customerID: r.Customer.ID,
 		rec:        r,
 		lastSeq:    lastSeq,
-		inbox:      make(chan command, 1024),
-		ctrl:       newMailbox[command](),
-		done:       make(chan struct{}),
+	}
+	s.box = newMailbox[command](maxInbox, func() {
+		// Called under the mailbox lock, which the hub's Close takes
+		// (closing the mailbox) before it waits: no Add races the Wait.
+		h.wg.Add(1)
+		go s.work()
+	})
+	s.ctrl = ctrlBox{s.box}
+	return s
+}
+
+// post hands a client command to the session, waiting while its mailbox
+// is full. If the session has stopped it answers the command with the
+// reason instead: a command is always either handled or refused.
+func (s *session) post(c command) {
+	if c.done != nil {
+		done := c.done
+		time.AfterFunc(answerTimeout, func() {
+			answer(done, parley.Errorf(parley.EUnavailable,
+				"Session %s did not answer within %v; it may still act on the command.", s.id, answerTimeout))
+		})
+	}
+	if err := s.box.postWait(c); err != nil {
+		s.reject(c, err)
 	}
 }
 
-// post hands a client command to the session. If the session has ended it
-// answers the command with a conflict error instead.
-func (s *session) post(c command) {
-	s.mu.RLock()
-	if s.stopped {
-		s.mu.RUnlock()
-		s.reject(c)
-		return
-	}
+// answer delivers a command's outcome unless one was already delivered.
+func answer(done chan error, err error) {
 	select {
-	case s.inbox <- c:
-		s.mu.RUnlock()
-		return
+	case done <- err:
 	default:
 	}
-	s.mu.RUnlock()
-	// The inbox is full: wait, which pushes back on the client's reader.
-	select {
-	case s.inbox <- c:
-	case <-s.done:
-		s.reject(c)
-	}
 }
 
-func (s *session) reject(c command) {
-	err := s.stopErr
+// reject answers a command the session will not handle.
+func (s *session) reject(c command, err error) {
 	if c.kind == cmdAssign {
 		s.hub.disp.assignFailed(c.agent.ID, s.id, nil)
 	}
@@ -130,54 +159,42 @@ func (s *session) reject(c command) {
 // fail answers a command with an error.
 func (s *session) fail(c command, err error) {
 	if c.done != nil {
-		c.done <- err
+		answer(c.done, err)
 	}
 	if c.conn != nil {
 		c.conn.Send(encode(parley.NewErrorFrame(c.req, err)))
 	}
 }
 
-func (s *session) run() {
+// work is the session's worker: it handles commands, sends in group
+// commits, until the mailbox is empty or the session has ended.
+func (s *session) work() {
 	defer s.hub.wg.Done()
-	for s.rec.Open() {
-		select {
-		case <-s.ctrl.wake:
-			for _, c := range s.ctrl.take() {
-				s.safely(c, s.handle)
-			}
-		case c := <-s.inbox:
-			if c.kind == cmdSend {
-				s.sendBatch(c)
-			} else {
-				s.safely(c, s.handle)
-			}
-		case <-s.hub.closing:
-			s.stop(parley.Errorf(parley.EUnavailable, "Server is shutting down; reconnect and resume."))
+	for {
+		batch, ok := s.box.next(maxSendBatch, func(first, c command) bool {
+			return first.kind == cmdSend && c.kind == cmdSend
+		})
+		if !ok {
+			return
+		}
+		if batch[0].kind == cmdSend {
+			s.safelyAll(batch, s.storeSends)
+		} else {
+			s.safely(batch[0], s.handle)
+		}
+		if !s.rec.Open() {
+			s.stop(parley.Errorf(parley.EConflict, "Session %s has ended.", s.id))
 			return
 		}
 	}
-	s.stop(parley.Errorf(parley.EConflict, "Session %s has ended.", s.id))
 }
 
-// stop unregisters the session and answers whatever is still queued with
-// reason.
+// stop unregisters the session and refuses whatever is still queued, and
+// every later command, with reason.
 func (s *session) stop(reason error) {
 	s.hub.forget(s)
-	s.mu.Lock()
-	s.stopped = true
-	s.stopErr = reason
-	s.mu.Unlock()
-	close(s.done)
-	for _, c := range s.ctrl.close() {
-		s.reject(c)
-	}
-	for {
-		select {
-		case c := <-s.inbox:
-			s.reject(c)
-		default:
-			return
-		}
+	for _, c := range s.box.close(reason) {
+		s.reject(c, reason)
 	}
 }
 
@@ -200,13 +217,16 @@ func (s *session) safelyAll(batch []command, fn func([]command)) {
 			}
 		}
 	}()
+	if hook := s.hub.hooks.handle; hook != nil {
+		hook(batch)
+	}
 	fn(batch)
 }
 
 func (s *session) handle(c command) {
 	switch c.kind {
 	case cmdSend:
-		s.sendBatch(c)
+		s.storeSends([]command{c})
 	case cmdEnd:
 		s.end(c)
 	case cmdTyping:
@@ -221,32 +241,6 @@ func (s *session) handle(c command) {
 		s.assign(c)
 	case cmdStart:
 		s.announce(c)
-	}
-}
-
-// sendBatch stores first and every further send already waiting in the
-// inbox in one group commit, then acknowledges and fans them out in order.
-// A non-send command found while gathering is handled right after, so the
-// order of commands is kept.
-func (s *session) sendBatch(first command) {
-	batch := []command{first}
-	var next *command
-gather:
-	for len(batch) < maxSendBatch {
-		select {
-		case c := <-s.inbox:
-			if c.kind != cmdSend {
-				next = &c
-				break gather
-			}
-			batch = append(batch, c)
-		default:
-			break gather
-		}
-	}
-	s.safelyAll(batch, s.storeSends)
-	if next != nil {
-		s.safely(*next, s.handle)
 	}
 }
 
@@ -417,7 +411,7 @@ func (s *session) end(c command) {
 	s.hub.disp.ended(s.id, wasQueued, agents)
 	s.fanout(ev, c.conn, c.req)
 	if c.done != nil {
-		c.done <- nil
+		answer(c.done, nil)
 	}
 }
 
@@ -530,25 +524,79 @@ func (s *session) read(c command) {
 	}
 }
 
-// resume sends the session and every event after c.seq the viewer may see,
-// as one unit, so no live event can slip between them.
+// resume sends the session, one page of the events after c.seq the viewer
+// may see and a resumed frame saying how far the page reaches, as one
+// unit, so no live event can slip between them.
 func (s *session) resume(c command) {
 	customer := c.from.Role == parley.RoleCustomer
 	if !customer && !s.rec.WasParticipant(c.from.ID) {
 		s.fail(c, parley.Errorf(parley.EForbidden, "You were never in session %s.", s.id))
 		return
 	}
-	events, _, err := s.events(storage.EventQuery{AfterSeq: c.seq, NoWhispers: customer})
+	limit, err := resumeLimit(c.limit)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	frames := make([][]byte, 0, len(events)+1)
+	events, more, err := s.eventsAfter(c.seq, limit, customer)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	// through is the last seq the page covers: with more events to come,
+	// the last one shown; otherwise the whole session so far, including
+	// whispers after the last event a customer may see.
+	through := s.lastSeq
+	if more && len(events) > 0 {
+		through = events[len(events)-1].Seq
+	}
+	frames := make([][]byte, 0, len(events)+2)
 	frames = append(frames, encode(parley.SessionFrame{Type: parley.FrameSession, Re: c.req, Session: s.hub.wire(s.rec, s.lastSeq)}))
 	for _, ev := range events {
 		frames = append(frames, encode(parley.EventFrame{Type: parley.FrameEvent, SessionID: s.id, Event: ev}))
 	}
+	frames = append(frames, encode(parley.ResumedFrame{
+		Type: parley.FrameResumed, Re: c.req, SessionID: s.id, ThroughSeq: through, More: more,
+	}))
 	c.conn.Send(frames...)
+}
+
+// resumeLimit checks a resume's page size; 0 takes the default.
+func resumeLimit(n int) (int, error) {
+	switch {
+	case n == 0:
+		return parley.DefaultResumeLimit, nil
+	case n < 0 || n > parley.MaxResumeLimit:
+		return 0, parley.Errorf(parley.EBadRequest, "limit must be between 1 and %d.", parley.MaxResumeLimit)
+	}
+	return n, nil
+}
+
+// eventsAfter reads up to limit events with seq > after, oldest first, and
+// whether more follow; noWhispers skips (and does not count) whispers.
+func (s *session) eventsAfter(after uint64, limit int, noWhispers bool) (events []parley.Event, more bool, err error) {
+	err = s.hub.db.View(func(tx *storage.Tx) error {
+		if after > 0 {
+			events, more, err = tx.Events(s.id, storage.EventQuery{AfterSeq: after, Limit: limit, NoWhispers: noWhispers})
+			return err
+		}
+		// The storage query reads forward only from after_seq 1 (0 means
+		// "the latest"): take seq 1 on its own, then the rest.
+		if events, _, err = tx.Events(s.id, storage.EventQuery{BeforeSeq: 2, Limit: 1, NoWhispers: noWhispers}); err != nil {
+			return err
+		}
+		if limit == len(events) {
+			var next []parley.Event
+			next, _, err = tx.Events(s.id, storage.EventQuery{AfterSeq: 1, Limit: 1, NoWhispers: noWhispers})
+			more = len(next) > 0
+			return err
+		}
+		var rest []parley.Event
+		rest, more, err = tx.Events(s.id, storage.EventQuery{AfterSeq: 1, Limit: limit - len(events), NoWhispers: noWhispers})
+		events = append(events, rest...)
+		return err
+	})
+	return events, more, err
 }
 
 func (s *session) events(q storage.EventQuery) (events []parley.Event, more bool, err error) {

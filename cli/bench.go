@@ -17,7 +17,7 @@ import (
 
 // benchScenarios are the scenarios of parley bench, in the order "all"
 // runs them.
-var benchScenarios = []string{"throughput", "connections", "routing", "recovery"}
+var benchScenarios = []string{"throughput", "connections", "routing", "recovery", "sessions"}
 
 type benchOptions struct {
 	url       string
@@ -48,7 +48,7 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 	o := &benchOptions{}
 	cmd := &cobra.Command{
 		Use:   "bench SCENARIO",
-		Short: "Measure a server under load: throughput, connections, routing, recovery or all",
+		Short: "Measure a server under load: throughput, connections, routing, recovery, sessions or all",
 		Long: "Drive a Parley server with simulated customers and agents over real WebSockets and measure it.\n" +
 			"The server is a child process on a temporary data directory, or the running one at --url\n" +
 			"(with --data naming its data directory). Scenarios:\n\n" +
@@ -57,6 +57,7 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 			"  connections  idle customer connections; the server's memory per connection\n" +
 			"  routing      a queue served by agents; assignments/s, FIFO and longest-free checks\n" +
 			"  recovery     time from start to /readyz on a large database\n" +
+			"  sessions     queued sessions on idle customer connections; the server's memory per session\n" +
 			"  all          every scenario in turn\n\n" +
 			"Progress goes to stderr; results to stdout, one JSON object per scenario with --json.\n" +
 			"See docs/performance.md.",
@@ -84,7 +85,7 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 	f.DurationVar(&o.settle, "settle", 3*time.Second, "connections: wait before reading the server's memory")
 	f.IntVar(&o.capacity, "capacity", 50, "routing: capacity of each agent")
 	f.IntVar(&o.events, "events", 1_000_000, "recovery: events in the database")
-	f.IntVar(&o.sessions, "sessions", 10_000, "recovery: open sessions in the database")
+	f.IntVar(&o.sessions, "sessions", 10_000, "recovery: open sessions in the database; sessions: queued sessions")
 	f.IntVar(&o.runs, "runs", 3, "recovery: server starts to time (the median is reported)")
 	return cmd
 }
@@ -134,6 +135,8 @@ func runBench(cmd *cobra.Command, g *globalOptions, o *benchOptions, scenario st
 			res, err = bench.Routing(ctx, opts, bench.RoutingConfig{Customers: o.customers, Agents: o.agents, Capacity: o.capacity})
 		case "recovery":
 			res, err = bench.Recovery(ctx, opts, bench.RecoveryConfig{Events: o.events, Sessions: o.sessions, Runs: o.runs})
+		case "sessions":
+			res, err = bench.Sessions(ctx, opts, bench.SessionsConfig{Sessions: o.sessions})
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", sc, err)

@@ -13,6 +13,10 @@ const (
 	// DefaultHistoryLimit and MaxHistoryLimit bound history pages.
 	DefaultHistoryLimit = 50
 	MaxHistoryLimit     = 200
+	// DefaultResumeLimit and MaxResumeLimit bound the events of one resume
+	// page.
+	DefaultResumeLimit = 500
+	MaxResumeLimit     = 1000
 )
 
 // Client frame types.
@@ -41,6 +45,7 @@ const (
 	FrameAssigned    = "assigned"
 	FrameQueue       = "queue"
 	FrameError       = "error"
+	FrameResumed     = "resumed"
 )
 
 // Inbound is any frame a client sends. Fields a frame type does not use are
@@ -210,4 +215,15 @@ type CustomerQueueFrame struct {
 type AgentQueueFrame struct {
 	Type string `json:"type"`
 	QueueInfo
+}
+
+// ResumedFrame ends one page of a resume: the events replayed cover every
+// seq up to ThroughSeq. With More the client resumes again with after_seq
+// ThroughSeq.
+type ResumedFrame struct {
+	Type       string `json:"type"`
+	Re         string `json:"re,omitempty"`
+	SessionID  string `json:"session_id"`
+	ThroughSeq uint64 `json:"through_seq"`
+	More       bool   `json:"more"`
 }
