@@ -29,6 +29,8 @@ type wsConn struct {
 	sends   int               // Send calls those frames came from
 	writing bool              // a writer goroutine is running (or the connection is finished)
 	pingDue bool              // the writer should send a ping
+	pongDue bool              // the writer should answer a client's ping
+	pong    []byte            // the payload of the latest ping to answer
 	closing bool              // a close was asked for
 	reason  parley.Disconnect // why, once closing
 	ping    *time.Timer
@@ -85,6 +87,29 @@ func (c *wsConn) sendError(req string, err error) {
 	c.Send(mustJSON(parley.NewErrorFrame(req, err)))
 }
 
+// queuePong asks the writer to answer a client's ping. It runs on the
+// reader: writing the pong there would set the socket's write deadline
+// under the writer's feet (the library's default handler writes with a
+// one-second deadline, which would cut a long batch short). Only the
+// latest ping needs an answer.
+func (c *wsConn) queuePong(data string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return nil
+	}
+	c.pongDue, c.pong = true, append(c.pong[:0], data...)
+	c.wakeLocked()
+	return nil
+}
+
+// closeReply answers a client's close frame through the writer, echoing
+// its code, for the same reason as queuePong.
+func (c *wsConn) closeReply(code int, _ string) error {
+	c.close(parley.Disconnect{Code: code})
+	return nil
+}
+
 // pingTick asks the writer for a ping and schedules the next one.
 func (c *wsConn) pingTick() {
 	c.mu.Lock()
@@ -104,8 +129,12 @@ func (c *wsConn) writeLoop() {
 	for {
 		c.mu.Lock()
 		frames, ping, closing, reason := c.pending, c.pingDue, c.closing, c.reason
-		c.pending, c.sends, c.pingDue = nil, 0, false
-		if len(frames) == 0 && !ping && !closing {
+		var pong []byte
+		if c.pongDue {
+			pong = append([]byte{}, c.pong...)
+		}
+		c.pending, c.sends, c.pingDue, c.pongDue = nil, 0, false, false
+		if len(frames) == 0 && !ping && pong == nil && !closing {
 			c.writing = false
 			c.mu.Unlock()
 			return
@@ -115,27 +144,34 @@ func (c *wsConn) writeLoop() {
 			// Deliver what was queued before a close, unless the client
 			// was too slow to take it.
 			if reason != parley.DisconnectSlow {
-				_ = c.writeBatch(frames, false)
+				_ = c.writeBatch(frames, false, nil)
 			}
 			c.finish(reason)
 			return
 		}
-		if err := c.writeBatch(frames, ping); err != nil {
+		if err := c.writeBatch(frames, ping, pong); err != nil {
 			c.close(parley.DisconnectInternal)
 		}
 	}
 }
 
-// writeBatch writes frames, and a ping if asked, with one flush.
-func (c *wsConn) writeBatch(frames [][]byte, ping bool) error {
+// writeBatch writes a pong if one is due (pong is non-nil), frames, and a
+// ping if asked, with one flush. It is the only place, with finish, that
+// writes to the socket, so the write deadline it sets holds for the whole
+// batch.
+func (c *wsConn) writeBatch(frames [][]byte, ping bool, pong []byte) error {
 	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
 	_ = c.ws.SetWriteDeadline(deadline)
 	c.bc.begin()
 	var err error
+	if pong != nil {
+		err = c.ws.WriteControl(websocket.PongMessage, pong, deadline)
+	}
 	for _, f := range frames {
-		if err = c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
+		if err != nil {
 			break
 		}
+		err = c.ws.WriteMessage(websocket.TextMessage, f)
 	}
 	if err == nil && ping {
 		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
@@ -188,6 +224,8 @@ func (s *Server) serveWS(role string) http.HandlerFunc {
 			c.close(parley.DisconnectShutdown)
 		}
 		ws.SetReadLimit(parley.MaxFrameBytes)
+		ws.SetPingHandler(c.queuePong)
+		ws.SetCloseHandler(c.closeReply)
 		go c.readLoop()
 	}
 }
@@ -218,9 +256,9 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 var batchBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
 // batchConn buffers writes between begin and flush, so the frames of one
-// batch leave in one system call. Outside a batch, writes go straight
-// through: pongs and close replies that the WebSocket library writes from
-// the reader goroutine are never held back.
+// batch leave in one system call. Outside a batch (the upgrade response,
+// the final close frame), writes go straight through. Every write after
+// the upgrade happens on the connection's writer goroutine.
 type batchConn struct {
 	net.Conn
 	mu  sync.Mutex
