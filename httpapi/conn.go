@@ -25,14 +25,14 @@ type wsConn struct {
 	role string // "customer" or "agent"
 
 	mu      sync.Mutex
-	pending [][]byte          // frames waiting for the writer
-	sends   int               // Send calls those frames came from
-	writing bool              // a writer goroutine is running (or the connection is finished)
-	pingDue bool              // the writer should send a ping
-	pongDue bool              // the writer should answer a client's ping
-	pong    []byte            // the payload of the latest ping to answer
-	closing bool              // a close was asked for
-	reason  parley.Disconnect // why, once closing
+	pending [][]byte   // frames waiting for the writer
+	sends   int        // Send calls those frames came from
+	writing bool       // a writer goroutine is running (or the connection is finished)
+	pingDue bool       // the writer should send a ping
+	pongDue bool       // the writer should answer a client's ping
+	pong    []byte     // the payload of the latest ping to answer
+	closing bool       // a close was asked for
+	reason  disconnect // why, once closing
 	ping    *time.Timer
 	closed  chan struct{} // closed once closing
 	done    chan struct{} // closed when the connection is finished
@@ -49,7 +49,7 @@ func (c *wsConn) Send(frames ...[]byte) bool {
 	if c.sends >= c.srv.cfg.OutboundQueue {
 		c.mu.Unlock()
 		c.srv.log.Warn("disconnecting slow client", "role", c.role, "remote", c.ws.RemoteAddr().String())
-		c.close(parley.DisconnectSlow)
+		c.close(c.srv.disconnectFor(reasonSlow))
 		return false
 	}
 	c.pending = append(c.pending, frames...)
@@ -68,11 +68,11 @@ func (c *wsConn) wakeLocked() {
 }
 
 // Disconnect implements chat.Disconnecter.
-func (c *wsConn) Disconnect(reason parley.Disconnect) { c.close(reason) }
+func (c *wsConn) Disconnect(reason parley.DisconnectReason) { c.close(c.srv.disconnectFor(reason)) }
 
 // close asks the writer to send a close frame with reason and end the
 // connection. Only the first reason counts.
-func (c *wsConn) close(reason parley.Disconnect) {
+func (c *wsConn) close(reason disconnect) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
@@ -106,7 +106,7 @@ func (c *wsConn) queuePong(data string) error {
 // closeReply answers a client's close frame through the writer, echoing
 // its code, for the same reason as queuePong.
 func (c *wsConn) closeReply(code int, _ string) error {
-	c.close(parley.Disconnect{Code: code})
+	c.close(disconnect{code: code})
 	return nil
 }
 
@@ -143,14 +143,14 @@ func (c *wsConn) writeLoop() {
 		if closing {
 			// Deliver what was queued before a close, unless the client
 			// was too slow to take it.
-			if reason != parley.DisconnectSlow {
+			if reason.code != CloseSlowConsumer {
 				_ = c.writeBatch(frames, false, nil)
 			}
 			c.finish(reason)
 			return
 		}
 		if err := c.writeBatch(frames, ping, pong); err != nil {
-			c.close(parley.DisconnectInternal)
+			c.close(c.srv.disconnectFor(reasonInternal))
 		}
 	}
 }
@@ -184,14 +184,13 @@ func (c *wsConn) writeBatch(frames [][]byte, ping bool, pong []byte) error {
 
 // finish sends the close frame and closes the socket, which ends the
 // reader.
-func (c *wsConn) finish(reason parley.Disconnect) {
+func (c *wsConn) finish(reason disconnect) {
 	c.mu.Lock()
 	if c.ping != nil {
 		c.ping.Stop()
 	}
 	c.mu.Unlock()
-	msg := websocket.FormatCloseMessage(reason.Code, reason.Reason)
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	_ = c.ws.WriteControl(websocket.CloseMessage, reason.closeMessage(), time.Now().Add(time.Second))
 	_ = c.ws.Close()
 	close(c.done)
 }
@@ -221,9 +220,8 @@ func (s *Server) serveWS(role string) http.HandlerFunc {
 		c.ping = time.AfterFunc(s.cfg.PingInterval, c.pingTick)
 		c.mu.Unlock()
 		if !s.track(c) {
-			c.close(parley.DisconnectShutdown)
+			c.close(s.disconnectFor(reasonShutdown))
 		}
-		ws.SetReadLimit(parley.MaxFrameBytes)
 		ws.SetPingHandler(c.queuePong)
 		ws.SetCloseHandler(c.closeReply)
 		go c.readLoop()
