@@ -38,17 +38,27 @@ func SignAgent(secret []byte, agentID string, ttl time.Duration, now time.Time) 
 	return token, exp.Time, nil
 }
 
+// Messages for a token of the wrong kind: the first thing a new setup
+// tends to get wrong, so they say what to use instead.
+const (
+	msgCustomerTokenForAgent = "This is a customer token; the agent socket needs an agent token (POST /v1/agent/login)."
+	msgAgentTokenForCustomer = "This is an agent token; customers need a customer token signed with the customer secret."
+)
+
 // VerifyAgent verifies an agent token signed with HS256 and secret and
 // returns the agent id in its sub claim. The token must carry the audience
 // AgentAudience and an exp claim after now. Every failure is an
-// EUnauthorized *parley.Error.
+// EUnauthorized *parley.Error; a customer token is named as such.
 func VerifyAgent(secret []byte, token string, now time.Time) (agentID string, err error) {
 	var claims jwt.RegisteredClaims
 	if err := parseToken(secret, token, now, &claims); err != nil {
+		if isAgent, ok := peekAgentAudience(token); ok && !isAgent {
+			return "", unauthorized(msgCustomerTokenForAgent)
+		}
 		return "", err
 	}
 	if !hasAudience(claims.Audience, AgentAudience) {
-		return "", unauthorized("token is not an agent token")
+		return "", unauthorized(msgCustomerTokenForAgent)
 	}
 	if claims.Subject == "" {
 		return "", unauthorized("token has no sub claim")
@@ -57,4 +67,19 @@ func VerifyAgent(secret []byte, token string, now time.Time) (agentID string, er
 		return "", unauthorized("token sub is not a valid agent id")
 	}
 	return claims.Subject, nil
+}
+
+// peekAgentAudience reports, without verifying anything, whether token
+// carries the agent audience; ok is false when it does not even parse. It
+// only serves to name the kind of a token that failed verification, since
+// customer and agent tokens are signed with different secrets.
+func peekAgentAudience(token string) (isAgent, ok bool) {
+	if token == "" || len(token) > MaxTokenLen {
+		return false, false
+	}
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil {
+		return false, false
+	}
+	return hasAudience(claims.Audience, AgentAudience), true
 }

@@ -54,19 +54,21 @@ func TestAgentCustomerTokenConfusion(t *testing.T) {
 	require.NoError(t, err)
 
 	// Different secrets, as configured in production.
+	// The signature fails, but the message names the kind of token, the
+	// trap of a first setup.
 	_, err = VerifyCustomer(testCustomerSecret, agentTok, testNow)
-	requireUnauthorized(t, err, "token signature invalid")
+	requireUnauthorized(t, err, msgAgentTokenForCustomer)
 	_, err = VerifyAgent(testAgentSecret, custTok, testNow)
-	requireUnauthorized(t, err, "token signature invalid")
+	requireUnauthorized(t, err, msgCustomerTokenForAgent)
 
 	// Even with one secret for both, the audience keeps them apart.
 	shared := testCustomerSecret
 	agentTok, _, err = SignAgent(shared, "agent-1", time.Hour, testNow)
 	require.NoError(t, err)
 	_, err = VerifyCustomer(shared, agentTok, testNow)
-	requireUnauthorized(t, err, "token is an agent token, not a customer token")
+	requireUnauthorized(t, err, msgAgentTokenForCustomer)
 	_, err = VerifyAgent(shared, custTok, testNow)
-	requireUnauthorized(t, err, "token is not an agent token")
+	requireUnauthorized(t, err, msgCustomerTokenForAgent)
 }
 
 func TestVerifyAgentRejects(t *testing.T) {
@@ -84,8 +86,8 @@ func TestVerifyAgentRejects(t *testing.T) {
 		{"wrong secret", forge(t, jwt.SigningMethodHS256, testCustomerSecret, agentClaims(nil)), "token signature invalid"},
 		{"expired", forge(t, jwt.SigningMethodHS256, testAgentSecret, agentClaims(map[string]any{"exp": testNow.Add(-time.Second).Unix()})), "token expired"},
 		{"missing exp", forge(t, jwt.SigningMethodHS256, testAgentSecret, agentClaims(map[string]any{"exp": nil})), "token has no exp claim"},
-		{"missing aud", forge(t, jwt.SigningMethodHS256, testAgentSecret, agentClaims(map[string]any{"aud": nil})), "token is not an agent token"},
-		{"other aud", forge(t, jwt.SigningMethodHS256, testAgentSecret, agentClaims(map[string]any{"aud": "parley-customer"})), "token is not an agent token"},
+		{"missing aud", forge(t, jwt.SigningMethodHS256, testAgentSecret, agentClaims(map[string]any{"aud": nil})), msgCustomerTokenForAgent},
+		{"other aud", forge(t, jwt.SigningMethodHS256, testAgentSecret, agentClaims(map[string]any{"aud": "parley-customer"})), msgCustomerTokenForAgent},
 		{"missing sub", forge(t, jwt.SigningMethodHS256, testAgentSecret, agentClaims(map[string]any{"sub": nil})), "token has no sub claim"},
 		{"bad sub", forge(t, jwt.SigningMethodHS256, testAgentSecret, agentClaims(map[string]any{"sub": "a\x00"})), "token sub is not a valid agent id"},
 		{"too long", forge(t, jwt.SigningMethodHS256, testAgentSecret, agentClaims(map[string]any{"pad": strings.Repeat("p", MaxTokenLen)})), "token is too long"},

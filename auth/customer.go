@@ -25,15 +25,18 @@ type customerClaims struct {
 // returns the customer it describes. The token must carry an exp claim that
 // is after now and a sub claim that is a valid customer id; its optional
 // profile claim must be a JSON object (null counts as absent). Tokens with
-// the agent audience are rejected. Every failure is an EUnauthorized
-// *parley.Error.
+// the agent audience are rejected, and named as agent tokens. Every
+// failure is an EUnauthorized *parley.Error.
 func VerifyCustomer(secret []byte, token string, now time.Time) (parley.Customer, error) {
 	var claims customerClaims
 	if err := parseToken(secret, token, now, &claims); err != nil {
+		if isAgent, ok := peekAgentAudience(token); ok && isAgent {
+			return parley.Customer{}, unauthorized(msgAgentTokenForCustomer)
+		}
 		return parley.Customer{}, err
 	}
 	if hasAudience(claims.Audience, AgentAudience) {
-		return parley.Customer{}, unauthorized("token is an agent token, not a customer token")
+		return parley.Customer{}, unauthorized(msgAgentTokenForCustomer)
 	}
 	if claims.Subject == "" {
 		return parley.Customer{}, unauthorized("token has no sub claim")

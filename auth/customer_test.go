@@ -121,8 +121,8 @@ func TestVerifyCustomerRejects(t *testing.T) {
 		{"profile bool", forge(t, jwt.SigningMethodHS256, testCustomerSecret, with(map[string]any{"profile": true})), "token profile must be a JSON object"},
 		{"name not a string", forge(t, jwt.SigningMethodHS256, testCustomerSecret, with(map[string]any{"name": 5})), "token is malformed"},
 		{"too long", forge(t, jwt.SigningMethodHS256, testCustomerSecret, with(map[string]any{"name": strings.Repeat("n", MaxTokenLen)})), "token is too long"},
-		{"agent token same secret", agentTok, "token is an agent token, not a customer token"},
-		{"agent audience among others", forge(t, jwt.SigningMethodHS256, testCustomerSecret, with(map[string]any{"aud": []string{"my-app", AgentAudience}})), "token is an agent token, not a customer token"},
+		{"agent token same secret", agentTok, msgAgentTokenForCustomer},
+		{"agent audience among others", forge(t, jwt.SigningMethodHS256, testCustomerSecret, with(map[string]any{"aud": []string{"my-app", AgentAudience}})), msgAgentTokenForCustomer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,7 +197,7 @@ func TestSignCustomerRoundTrip(t *testing.T) {
 			_, err = VerifyCustomer(testAgentSecret, tok, testNow)
 			requireUnauthorized(t, err, "token signature invalid")
 			_, err = VerifyAgent(testCustomerSecret, tok, testNow)
-			requireUnauthorized(t, err, "token is not an agent token")
+			requireUnauthorized(t, err, msgCustomerTokenForAgent)
 		})
 	}
 }

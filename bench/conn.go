@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/parley-chat/parley/internal/wsclient"
 )
 
 // frame is the part of a server frame the generator looks at.
@@ -52,51 +53,41 @@ type wireEvent struct {
 	ClientMsgID string `json:"client_msg_id,omitempty"`
 }
 
-// conn is one simulated client: a WebSocket whose writes are serialised.
+// conn is one simulated client: a wsclient connection, read one frame at
+// a time and decoded into frame, the cheap struct the generator needs.
 type conn struct {
-	ws  *websocket.Conn
-	wmu sync.Mutex
+	*wsclient.Conn
+	ws *websocket.Conn
 }
 
 // dialHello connects to path (/v1/customer/ws or /v1/agent/ws), says hello
 // with token and waits for the welcome.
 func (s *server) dialHello(ctx context.Context, i int, path, token string) (*conn, error) {
-	ws, _, err := s.dialer(i).DialContext(ctx, s.ws+path, nil)
+	wc, err := wsclient.Dial(ctx, s.ws+path, wsclient.Options{Dialer: s.dialer(i)})
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{ws: ws}
+	c := &conn{Conn: wc, ws: wc.WS()}
 	if err := c.send(map[string]any{"type": "hello", "token": token}); err != nil {
-		ws.Close()
+		wc.Close()
 		return nil, err
 	}
-	f, err := c.expect(30*time.Second, "welcome")
-	if err != nil {
-		ws.Close()
+	if _, err := c.expect(30*time.Second, "welcome"); err != nil {
+		wc.Close()
 		return nil, err
 	}
-	_ = f
 	return c, nil
 }
 
 // send writes one frame.
-func (c *conn) send(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return c.write(b)
-}
+func (c *conn) send(v any) error { return c.Send(v) }
 
-func (c *conn) write(b []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.ws.WriteMessage(websocket.TextMessage, b)
-}
+// write writes one frame, already encoded.
+func (c *conn) write(b []byte) error { return c.Write(b) }
 
 // read reads and decodes one frame.
 func (c *conn) read() (*frame, error) {
-	_, data, err := c.ws.ReadMessage()
+	data, err := c.Read()
 	if err != nil {
 		return nil, err
 	}
@@ -126,10 +117,4 @@ func (c *conn) expect(limit time.Duration, typ string) (*frame, error) {
 	}
 }
 
-func (c *conn) close() {
-	c.wmu.Lock()
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
-		time.Now().Add(time.Second))
-	c.wmu.Unlock()
-	_ = c.ws.Close()
-}
+func (c *conn) close() { _ = c.CloseWith(websocket.CloseNormalClosure, "") }

@@ -246,7 +246,7 @@ func (a *Admin) changed(ag *parley.Agent) {
 	}
 	a.hub.disp.agentChanged(ag)
 	if ag.Disabled {
-		a.hub.reg.disconnectAgent(ag.ID, parley.DisconnectDisabled)
+		a.hub.reg.disconnectAgent(ag.ID, parley.ReasonDisabled)
 	}
 }
 

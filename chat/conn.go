@@ -17,10 +17,11 @@ type Conn interface {
 	Send(frames ...[]byte) bool
 }
 
-// Disconnecter is implemented by connections the server can close with a
-// typed reason, such as when an agent's account is disabled.
+// Disconnecter is implemented by connections the server can close for a
+// transport-neutral reason, such as when an agent's account is disabled;
+// the transport picks the close code and text.
 type Disconnecter interface {
-	Disconnect(reason parley.Disconnect)
+	Disconnect(reason parley.DisconnectReason)
 }
 
 // encode marshals a frame. Frames are plain structs of the parley package,
@@ -128,7 +129,7 @@ func (r *registry) toAllAgents(frames ...[]byte) {
 }
 
 // disconnectAgent closes every connection of an agent that can be closed.
-func (r *registry) disconnectAgent(id string, reason parley.Disconnect) {
+func (r *registry) disconnectAgent(id string, reason parley.DisconnectReason) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for c := range r.agents[id] {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/parley-chat/parley/auth"
 	"github.com/parley-chat/parley/cli"
+	"github.com/parley-chat/parley/internal/wsclient"
 	"github.com/parley-chat/parley/parley"
 )
 
@@ -180,55 +181,32 @@ func login(t *testing.T, addr, email, password string) (int, string) {
 // frame is a decoded JSON frame.
 type frame map[string]any
 
-func (f frame) str(k string) string { s, _ := f[k].(string); return s }
-func (f frame) num(k string) int    { n, _ := f[k].(float64); return int(n) }
-func (f frame) obj(k string) frame  { m, _ := f[k].(map[string]any); return frame(m) }
+func (f frame) str(k string) string { return wsclient.Frame(f).Str(k) }
+func (f frame) num(k string) int    { return wsclient.Frame(f).Num(k) }
+func (f frame) obj(k string) frame  { return frame(wsclient.Frame(f).Obj(k)) }
 
-// wsClient is a minimal WebSocket client reading frames in the background.
+// wsClient is a WebSocket client reading frames in the background, a thin
+// layer over wsclient. Its reader drops frames nobody takes, so a test that
+// stops reading does not wedge it.
 type wsClient struct {
 	t      *testing.T
+	wc     *wsclient.Client[frame]
 	conn   *websocket.Conn
-	wmu    sync.Mutex
-	frames chan frame
-	closed chan struct{}
+	frames <-chan frame
+	closed <-chan struct{}
 }
 
 func dialWS(t *testing.T, addr, path string) *wsClient {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: waitTime}
-	conn, resp, err := d.Dial("ws://"+addr+path, nil)
+	conn, err := wsclient.Dial(context.Background(), "ws://"+addr+path, wsclient.Options{Timeout: waitTime, WriteTimeout: waitTime})
 	require.NoError(t, err)
-	resp.Body.Close()
-	c := &wsClient{t: t, conn: conn, frames: make(chan frame, 1<<16), closed: make(chan struct{})}
-	go func() {
-		defer close(c.closed)
-		for {
-			_, data, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			var f frame
-			if json.Unmarshal(data, &f) != nil {
-				return
-			}
-			select {
-			case c.frames <- f:
-			default:
-				// A test that stops reading must not wedge the reader.
-			}
-		}
-	}()
+	wc := wsclient.Listen[frame](conn, wsclient.ListenOptions{Buffer: 1 << 16, Drop: true})
 	t.Cleanup(func() { conn.Close() })
-	return c
+	return &wsClient{t: t, wc: wc, conn: conn.WS(), frames: wc.Frames(), closed: wc.Done()}
 }
 
 // send writes f; it may be called from several goroutines.
-func (c *wsClient) send(f frame) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(waitTime))
-	return c.conn.WriteJSON(f)
-}
+func (c *wsClient) send(f frame) error { return c.wc.Send(f) }
 
 func (c *wsClient) mustSend(f frame) {
 	c.t.Helper()
@@ -238,19 +216,9 @@ func (c *wsClient) mustSend(f frame) {
 // waitFor returns the first frame matching pred, discarding others.
 func (c *wsClient) waitFor(desc string, pred func(frame) bool) frame {
 	c.t.Helper()
-	deadline := time.After(waitTime)
-	for {
-		select {
-		case f := <-c.frames:
-			if pred(f) {
-				return f
-			}
-		case <-c.closed:
-			c.t.Fatalf("connection closed while waiting for %s", desc)
-		case <-deadline:
-			c.t.Fatalf("no %s frame within %s", desc, waitTime)
-		}
-	}
+	f, err := c.wc.WaitFor(waitTime, desc, pred)
+	require.NoError(c.t, err)
+	return f
 }
 
 func (c *wsClient) expectRe(req string) frame {

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley/chat"
-	"github.com/parley-chat/parley/parley"
+	"github.com/parley-chat/parley/httpapi"
 )
 
 // TestDisableAgentClosesConnections checks that disabling an agent ends
@@ -25,7 +25,7 @@ func TestDisableAgentClosesConnections(t *testing.T) {
 	_, err := h.admin.DisableAgent(context.Background(), chat.AgentDisableArgs{Email: "dora@example.com"})
 	require.NoError(t, err)
 	code, reason := ag.expectClose()
-	assert.Equal(t, parley.CloseUnauthorized, code)
+	assert.Equal(t, httpapi.CloseUnauthorized, code)
 	assert.Contains(t, reason, "disabled")
 
 	// The chat is still open for someone else to take over.

@@ -25,12 +25,14 @@ type wsConn struct {
 	role string // "customer" or "agent"
 
 	mu      sync.Mutex
-	pending [][]byte          // frames waiting for the writer
-	sends   int               // Send calls those frames came from
-	writing bool              // a writer goroutine is running (or the connection is finished)
-	pingDue bool              // the writer should send a ping
-	closing bool              // a close was asked for
-	reason  parley.Disconnect // why, once closing
+	pending [][]byte   // frames waiting for the writer
+	sends   int        // Send calls those frames came from
+	writing bool       // a writer goroutine is running (or the connection is finished)
+	pingDue bool       // the writer should send a ping
+	pongDue bool       // the writer should answer a client's ping
+	pong    []byte     // the payload of the latest ping to answer
+	closing bool       // a close was asked for
+	reason  disconnect // why, once closing
 	ping    *time.Timer
 	closed  chan struct{} // closed once closing
 	done    chan struct{} // closed when the connection is finished
@@ -47,7 +49,7 @@ func (c *wsConn) Send(frames ...[]byte) bool {
 	if c.sends >= c.srv.cfg.OutboundQueue {
 		c.mu.Unlock()
 		c.srv.log.Warn("disconnecting slow client", "role", c.role, "remote", c.ws.RemoteAddr().String())
-		c.close(parley.DisconnectSlow)
+		c.close(c.srv.disconnectFor(reasonSlow))
 		return false
 	}
 	c.pending = append(c.pending, frames...)
@@ -66,11 +68,11 @@ func (c *wsConn) wakeLocked() {
 }
 
 // Disconnect implements chat.Disconnecter.
-func (c *wsConn) Disconnect(reason parley.Disconnect) { c.close(reason) }
+func (c *wsConn) Disconnect(reason parley.DisconnectReason) { c.close(c.srv.disconnectFor(reason)) }
 
 // close asks the writer to send a close frame with reason and end the
 // connection. Only the first reason counts.
-func (c *wsConn) close(reason parley.Disconnect) {
+func (c *wsConn) close(reason disconnect) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
@@ -83,6 +85,29 @@ func (c *wsConn) close(reason parley.Disconnect) {
 
 func (c *wsConn) sendError(req string, err error) {
 	c.Send(mustJSON(parley.NewErrorFrame(req, err)))
+}
+
+// queuePong asks the writer to answer a client's ping. It runs on the
+// reader: writing the pong there would set the socket's write deadline
+// under the writer's feet (the library's default handler writes with a
+// one-second deadline, which would cut a long batch short). Only the
+// latest ping needs an answer.
+func (c *wsConn) queuePong(data string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return nil
+	}
+	c.pongDue, c.pong = true, append(c.pong[:0], data...)
+	c.wakeLocked()
+	return nil
+}
+
+// closeReply answers a client's close frame through the writer, echoing
+// its code, for the same reason as queuePong.
+func (c *wsConn) closeReply(code int, _ string) error {
+	c.close(disconnect{code: code})
+	return nil
 }
 
 // pingTick asks the writer for a ping and schedules the next one.
@@ -104,8 +129,12 @@ func (c *wsConn) writeLoop() {
 	for {
 		c.mu.Lock()
 		frames, ping, closing, reason := c.pending, c.pingDue, c.closing, c.reason
-		c.pending, c.sends, c.pingDue = nil, 0, false
-		if len(frames) == 0 && !ping && !closing {
+		var pong []byte
+		if c.pongDue {
+			pong = append([]byte{}, c.pong...)
+		}
+		c.pending, c.sends, c.pingDue, c.pongDue = nil, 0, false, false
+		if len(frames) == 0 && !ping && pong == nil && !closing {
 			c.writing = false
 			c.mu.Unlock()
 			return
@@ -114,28 +143,35 @@ func (c *wsConn) writeLoop() {
 		if closing {
 			// Deliver what was queued before a close, unless the client
 			// was too slow to take it.
-			if reason != parley.DisconnectSlow {
-				_ = c.writeBatch(frames, false)
+			if reason.code != CloseSlowConsumer {
+				_ = c.writeBatch(frames, false, nil)
 			}
 			c.finish(reason)
 			return
 		}
-		if err := c.writeBatch(frames, ping); err != nil {
-			c.close(parley.DisconnectInternal)
+		if err := c.writeBatch(frames, ping, pong); err != nil {
+			c.close(c.srv.disconnectFor(reasonInternal))
 		}
 	}
 }
 
-// writeBatch writes frames, and a ping if asked, with one flush.
-func (c *wsConn) writeBatch(frames [][]byte, ping bool) error {
+// writeBatch writes a pong if one is due (pong is non-nil), frames, and a
+// ping if asked, with one flush. It is the only place, with finish, that
+// writes to the socket, so the write deadline it sets holds for the whole
+// batch.
+func (c *wsConn) writeBatch(frames [][]byte, ping bool, pong []byte) error {
 	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
 	_ = c.ws.SetWriteDeadline(deadline)
 	c.bc.begin()
 	var err error
+	if pong != nil {
+		err = c.ws.WriteControl(websocket.PongMessage, pong, deadline)
+	}
 	for _, f := range frames {
-		if err = c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
+		if err != nil {
 			break
 		}
+		err = c.ws.WriteMessage(websocket.TextMessage, f)
 	}
 	if err == nil && ping {
 		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
@@ -148,14 +184,13 @@ func (c *wsConn) writeBatch(frames [][]byte, ping bool) error {
 
 // finish sends the close frame and closes the socket, which ends the
 // reader.
-func (c *wsConn) finish(reason parley.Disconnect) {
+func (c *wsConn) finish(reason disconnect) {
 	c.mu.Lock()
 	if c.ping != nil {
 		c.ping.Stop()
 	}
 	c.mu.Unlock()
-	msg := websocket.FormatCloseMessage(reason.Code, reason.Reason)
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	_ = c.ws.WriteControl(websocket.CloseMessage, reason.closeMessage(), time.Now().Add(time.Second))
 	_ = c.ws.Close()
 	close(c.done)
 }
@@ -185,9 +220,10 @@ func (s *Server) serveWS(role string) http.HandlerFunc {
 		c.ping = time.AfterFunc(s.cfg.PingInterval, c.pingTick)
 		c.mu.Unlock()
 		if !s.track(c) {
-			c.close(parley.DisconnectShutdown)
+			c.close(s.disconnectFor(reasonShutdown))
 		}
-		ws.SetReadLimit(parley.MaxFrameBytes)
+		ws.SetPingHandler(c.queuePong)
+		ws.SetCloseHandler(c.closeReply)
 		go c.readLoop()
 	}
 }
@@ -218,9 +254,9 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 var batchBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
 // batchConn buffers writes between begin and flush, so the frames of one
-// batch leave in one system call. Outside a batch, writes go straight
-// through: pongs and close replies that the WebSocket library writes from
-// the reader goroutine are never held back.
+// batch leave in one system call. Outside a batch (the upgrade response,
+// the final close frame), writes go straight through. Every write after
+// the upgrade happens on the connection's writer goroutine.
 type batchConn struct {
 	net.Conn
 	mu  sync.Mutex

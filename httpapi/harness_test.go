@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"github.com/parley-chat/parley/auth"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/internal/wsclient"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
 )
@@ -123,14 +122,10 @@ func (h *harness) customerToken(id string) string {
 // dial opens a WebSocket without saying hello.
 func (h *harness) dial(path string, header http.Header) *client {
 	h.t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: waitTime}
-	conn, resp, err := d.Dial(h.wsURL(path), header)
+	wc, err := wsclient.Dial(context.Background(), h.wsURL(path), wsclient.Options{Header: header, Timeout: waitTime})
 	require.NoError(h.t, err)
-	resp.Body.Close()
-	c := &client{t: h.t, conn: conn, frames: make(chan frame, 4096), closed: make(chan struct{})}
-	go c.readLoop()
-	h.t.Cleanup(func() { conn.Close() })
-	return c
+	h.t.Cleanup(func() { wc.Close() })
+	return newClient(h.t, wsclient.Listen[frame](wc, wsclient.ListenOptions{}))
 }
 
 // customer connects customer id and waits for its welcome.
@@ -242,106 +237,65 @@ func (h *harness) get(path, token string) (int, []byte, http.Header) {
 // frame is a decoded JSON frame.
 type frame map[string]any
 
-func (f frame) str(k string) string { s, _ := f[k].(string); return s }
-func (f frame) num(k string) int    { n, _ := f[k].(float64); return int(n) }
-func (f frame) obj(k string) frame  { m, _ := f[k].(map[string]any); return frame(m) }
+func (f frame) str(k string) string { return wsclient.Frame(f).Str(k) }
+func (f frame) num(k string) int    { return wsclient.Frame(f).Num(k) }
+func (f frame) obj(k string) frame  { return frame(wsclient.Frame(f).Obj(k)) }
 func (f frame) list(k string) []frame {
-	l, _ := f[k].([]any)
+	l := wsclient.Frame(f).List(k)
 	out := make([]frame, len(l))
 	for i, v := range l {
-		m, _ := v.(map[string]any)
-		out[i] = frame(m)
+		out[i] = frame(v)
 	}
 	return out
 }
 
-// client is a test WebSocket client that reads frames in the background.
+// client is a test WebSocket client that reads frames in the background:
+// a thin layer over wsclient that fails the test instead of returning
+// errors.
 type client struct {
-	t         *testing.T
-	conn      *websocket.Conn
-	mu        sync.Mutex
-	frames    chan frame
-	closed    chan struct{}
-	closeCode int
-	closeText string
+	t      *testing.T
+	wc     *wsclient.Client[frame]
+	conn   *websocket.Conn // for tests that misbehave on purpose
+	frames <-chan frame    // frames as they arrive
+	closed <-chan struct{} // closed when the connection has ended
 }
 
-func (c *client) readLoop() {
-	defer close(c.closed)
-	for {
-		_, data, err := c.conn.ReadMessage()
-		if err != nil {
-			var ce *websocket.CloseError
-			if ok := asCloseError(err, &ce); ok {
-				c.mu.Lock()
-				c.closeCode, c.closeText = ce.Code, ce.Text
-				c.mu.Unlock()
-			}
-			return
-		}
-		var f frame
-		if err := json.Unmarshal(data, &f); err != nil {
-			panic(fmt.Sprintf("server sent non-JSON frame %q", data))
-		}
-		c.frames <- f
-	}
-}
-
-func asCloseError(err error, target **websocket.CloseError) bool {
-	ce, ok := err.(*websocket.CloseError)
-	if ok {
-		*target = ce
-	}
-	return ok
+func newClient(t *testing.T, wc *wsclient.Client[frame]) *client {
+	return &client{t: t, wc: wc, conn: wc.WS(), frames: wc.Frames(), closed: wc.Done()}
 }
 
 func (c *client) send(f frame) {
 	c.t.Helper()
-	require.NoError(c.t, c.conn.WriteJSON(f))
+	require.NoError(c.t, c.wc.Send(f))
 }
 
 func (c *client) sendRaw(data []byte) {
 	c.t.Helper()
-	require.NoError(c.t, c.conn.WriteMessage(websocket.TextMessage, data))
+	require.NoError(c.t, c.wc.Write(data))
 }
 
 // next returns the next frame.
 func (c *client) next() frame {
 	c.t.Helper()
-	select {
-	case f := <-c.frames:
-		return f
-	case <-time.After(waitTime):
-		c.t.Fatalf("no frame within %s", waitTime)
-		return nil
-	}
+	f, err := c.wc.Next(waitTime)
+	require.NoError(c.t, err)
+	return f
 }
 
 // waitFor returns the first frame matching pred, discarding others.
 func (c *client) waitFor(desc string, pred func(frame) bool) frame {
 	c.t.Helper()
-	deadline := time.After(waitTime)
-	for {
-		select {
-		case f := <-c.frames:
-			if pred(f) {
-				return f
-			}
-		case <-deadline:
-			c.t.Fatalf("no %s frame within %s", desc, waitTime)
-			return nil
-		}
-	}
+	f, err := c.wc.WaitFor(waitTime, desc, pred)
+	require.NoError(c.t, err)
+	return f
 }
 
 // expect returns the next frame of type typ, skipping pushes of other types
 // (queue updates, typing) but failing on an error frame.
 func (c *client) expect(typ string) frame {
 	c.t.Helper()
-	f := c.waitFor(typ, func(f frame) bool { return f.str("type") == typ || f.str("type") == "error" })
-	if f.str("type") == "error" && typ != "error" {
-		c.t.Fatalf("expected %s, got error %v", typ, f)
-	}
+	f, err := c.wc.Expect(waitTime, typ)
+	require.NoError(c.t, err)
 	return f
 }
 
@@ -359,17 +313,12 @@ func (c *client) expectEvent(kind string) frame {
 }
 
 // expectClose waits for the server to close the connection and returns
-// the close code.
+// the close code and text.
 func (c *client) expectClose() (int, string) {
 	c.t.Helper()
-	select {
-	case <-c.closed:
-	case <-time.After(waitTime):
-		c.t.Fatalf("connection not closed within %s", waitTime)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closeCode, c.closeText
+	code, text, err := c.wc.WaitClose(waitTime)
+	require.NoError(c.t, err)
+	return code, text
 }
 
 // noFrame asserts that no frame matching pred arrives before a marker
@@ -391,5 +340,3 @@ func (c *client) noFrameBefore(req frame, pred func(frame) bool) {
 }
 
 func (h *harness) msgID() string { return fmt.Sprintf("m-%d", h.seq.Add(1)) }
-
-var _ = net.Listen

@@ -115,7 +115,7 @@ func secRefused(t *testing.T, h *harness, path, token string) {
 	assert.Equal(t, "unauthorized", f.str("code"), "%v", f)
 	assert.Equal(t, "h", f.str("re"))
 	code, _ := c.expectClose()
-	assert.Equal(t, parley.CloseUnauthorized, code)
+	assert.Equal(t, httpapi.CloseUnauthorized, code)
 }
 
 // secWriteIgnoringErrors writes a text frame; the server may already have
@@ -333,13 +333,14 @@ func TestSecurityFrameTooLargeBeforeHello(t *testing.T) {
 	h := newHarness(t)
 	c := h.dial("/v1/customer/ws", nil)
 	secWriteIgnoringErrors(c, []byte(strings.Repeat(" ", parley.MaxFrameBytes+1)))
-	code, _ := c.expectClose()
-	assert.Equal(t, parley.CloseMessageTooBig, code)
+	code, text := c.expectClose()
+	assert.Equal(t, httpapi.CloseMessageTooBig, code)
+	assert.Equal(t, fmt.Sprintf("frame exceeds %d KiB", parley.MaxFrameBytes>>10), text)
 
 	ag := h.dial("/v1/agent/ws", nil)
 	secWriteIgnoringErrors(ag, []byte(`{"type":"hello","token":"`+strings.Repeat("t", parley.MaxFrameBytes)+`"}`))
 	code, _ = ag.expectClose()
-	assert.Equal(t, parley.CloseMessageTooBig, code)
+	assert.Equal(t, httpapi.CloseMessageTooBig, code)
 }
 
 func TestSecurityFrameTooLargeAfterHello(t *testing.T) {
@@ -356,7 +357,7 @@ func TestSecurityFrameTooLargeAfterHello(t *testing.T) {
 	over := head + strings.Repeat("a", parley.MaxFrameBytes-len(head)-len(tail)+1) + tail
 	secWriteIgnoringErrors(c, []byte(over))
 	code, text := c.expectClose()
-	assert.Equal(t, parley.CloseMessageTooBig, code, text)
+	assert.Equal(t, httpapi.CloseMessageTooBig, code, text)
 
 	// The session is unharmed: the customer reconnects and finds it.
 	c2, w := h.customer("u-big")
@@ -368,14 +369,15 @@ func TestSecurityFrameTooLargeAfterHello(t *testing.T) {
 func TestSecurityHelloTimeout(t *testing.T) {
 	h := newHarness(t, func(c *httpapi.Config) { c.HelloTimeout = 300 * time.Millisecond })
 	c := h.dial("/v1/customer/ws", nil)
-	code, _ := c.expectClose()
-	assert.Equal(t, parley.CloseHelloTimeout, code)
+	code, text := c.expectClose()
+	assert.Equal(t, httpapi.CloseHelloTimeout, code)
+	assert.Equal(t, "no hello within 300ms", text, "the text names the configured timeout")
 	// Frames other than hello do not extend the wait.
 	ag := h.dial("/v1/agent/ws", nil)
 	ag.send(frame{"type": "status", "status": "available", "req": "s"})
 	expectErrFrame(t, ag, "s", "bad_request")
 	code, _ = ag.expectClose()
-	assert.Equal(t, parley.CloseHelloTimeout, code)
+	assert.Equal(t, httpapi.CloseHelloTimeout, code)
 }
 
 func TestSecurityNonHelloFirstFrame(t *testing.T) {
@@ -788,7 +790,7 @@ fill:
 		if err != nil {
 			var ce *websocket.CloseError
 			require.ErrorAs(t, err, &ce)
-			assert.Equal(t, parley.CloseSlowConsumer, ce.Code)
+			assert.Equal(t, httpapi.CloseSlowConsumer, ce.Code)
 			assert.Contains(t, ce.Text, "resume")
 			break
 		}
@@ -841,7 +843,7 @@ func TestSecurityShutdownClosesClients(t *testing.T) {
 	h.stop()
 	for _, c := range []*client{cust, ag} {
 		code, text := c.expectClose()
-		assert.Equal(t, parley.CloseGoingAway, code)
+		assert.Equal(t, httpapi.CloseGoingAway, code)
 		assert.Contains(t, text, "resume")
 	}
 }
@@ -860,7 +862,7 @@ func TestSecurityShutdownReadiness(t *testing.T) {
 	defer cancel()
 	require.NoError(t, h.api.Shutdown(ctx), "Shutdown waits until every client is gone")
 	code, text := cust.expectClose()
-	assert.Equal(t, parley.CloseGoingAway, code)
+	assert.Equal(t, httpapi.CloseGoingAway, code)
 	assert.Contains(t, text, "resume")
 
 	code, body = secGet(t, h, "/readyz", "")

@@ -230,7 +230,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.close(parley.DisconnectShutdown)
+		c.close(s.disconnectFor(reasonShutdown))
 	}
 	select {
 	case <-idle:
@@ -251,5 +251,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError writes err as {"type":"error","code":…,"message":…} with the
 // status its code maps to.
 func writeError(w http.ResponseWriter, err error) {
-	writeJSON(w, parley.HTTPStatus(parley.ErrorCode(err)), parley.NewErrorFrame("", err))
+	writeJSON(w, httpStatus(parley.ErrorCode(err)), parley.NewErrorFrame("", err))
 }

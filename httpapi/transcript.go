@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/parley-chat/parley/parley"
 )
@@ -30,16 +31,42 @@ func renderText(w http.ResponseWriter, s parley.Session, events []parley.Event) 
 	WriteTranscript(w, s, events)
 }
 
-// WriteTranscript writes a session as plain text, one line per event.
+// WriteTranscript writes a session as plain text, one entry per event.
+// An entry starts a line with "[time] #seq"; when a message (or a name)
+// spans several lines, every further line starts with continuationMark, so
+// text a participant wrote can never pass for another entry.
 func WriteTranscript(w io.Writer, s parley.Session, events []parley.Event) {
-	fmt.Fprintf(w, "Session %s (%s)\nCustomer: %s\nCreated: %s\n", s.ID, s.State, customerName(s.Customer), s.CreatedAt.Format(parley.TimeLayout))
+	fmt.Fprintf(w, "Session %s (%s)\nCustomer: %s\nCreated: %s\n", oneEntry(s.ID), oneEntry(s.State),
+		oneEntry(customerName(s.Customer)), s.CreatedAt.Format(parley.TimeLayout))
 	if !s.EndedAt.IsZero() {
-		fmt.Fprintf(w, "Ended: %s (%s)\n", s.EndedAt.Format(parley.TimeLayout), s.EndReason)
+		fmt.Fprintf(w, "Ended: %s (%s)\n", s.EndedAt.Format(parley.TimeLayout), oneEntry(s.EndReason))
 	}
 	fmt.Fprintln(w)
 	for _, ev := range events {
-		fmt.Fprintf(w, "[%s] #%d %s\n", ev.At.Format(parley.TimeLayout), ev.Seq, describe(ev))
+		fmt.Fprintf(w, "[%s] #%d %s\n", ev.At.Format(parley.TimeLayout), ev.Seq, oneEntry(describe(ev)))
 	}
+}
+
+// continuationMark starts every line of a plain-text transcript entry but
+// its first.
+const continuationMark = "    | "
+
+// lineBreaks are the sequences a text viewer may start a new line at.
+var lineBreaks = strings.NewReplacer(
+	"\r\n", "\n"+continuationMark,
+	"\n", "\n"+continuationMark,
+	"\r", "\n"+continuationMark,
+	"\v", "\n"+continuationMark,
+	"\f", "\n"+continuationMark,
+	"\u0085", "\n"+continuationMark,
+	"\u2028", "\n"+continuationMark,
+	"\u2029", "\n"+continuationMark,
+)
+
+// oneEntry marks the continuation lines of text, so that it reads as one
+// entry.
+func oneEntry(text string) string {
+	return lineBreaks.Replace(text)
 }
 
 func customerName(c parley.CustomerRef) string {

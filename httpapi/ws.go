@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"runtime/debug"
 	"time"
 
@@ -22,7 +23,7 @@ func (c *wsConn) readLoop() {
 	defer func() {
 		if r := recover(); r != nil {
 			c.srv.log.Error("panic in connection reader", "panic", r, "stack", string(debug.Stack()))
-			c.close(parley.DisconnectInternal)
+			c.close(c.srv.disconnectFor(reasonInternal))
 		}
 		if !handedOff {
 			c.end(client)
@@ -41,7 +42,7 @@ func (c *wsConn) readFrames(client *chat.Client) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.srv.log.Error("panic in connection reader", "panic", r, "stack", string(debug.Stack()))
-			c.close(parley.DisconnectInternal)
+			c.close(c.srv.disconnectFor(reasonInternal))
 		}
 		c.end(client)
 	}()
@@ -69,7 +70,7 @@ func (c *wsConn) end(client *chat.Client) {
 	if client != nil {
 		client.Detach()
 	}
-	c.close(parley.Disconnect{Code: websocket.CloseNormalClosure, Reason: ""})
+	c.close(c.srv.disconnectFor(reasonNormal))
 	<-c.done
 	c.srv.untrack(c)
 }
@@ -89,10 +90,10 @@ func (c *wsConn) handle(client *chat.Client, in *parley.Inbound) {
 // is over, and a nil frame (after answering with an error) for a frame that
 // could not be decoded.
 func (c *wsConn) read() (*parley.Inbound, bool) {
-	kind, data, err := c.ws.ReadMessage()
+	kind, data, err := c.readMessage()
 	if err != nil {
-		if errors.Is(err, websocket.ErrReadLimit) {
-			c.close(parley.DisconnectTooLarge)
+		if errors.Is(err, errTooLarge) {
+			c.close(c.srv.disconnectFor(reasonTooLarge))
 		}
 		return nil, false
 	}
@@ -106,6 +107,28 @@ func (c *wsConn) read() (*parley.Inbound, bool) {
 		return nil, true
 	}
 	return in, true
+}
+
+// errTooLarge reports a message longer than parley.MaxFrameBytes.
+var errTooLarge = errors.New("message too large")
+
+// readMessage reads one message of at most parley.MaxFrameBytes. The limit
+// is enforced here rather than with the library's SetReadLimit, which
+// writes a close frame of its own from the reader goroutine (without our
+// reason, and under the writer's feet).
+func (c *wsConn) readMessage() (int, []byte, error) {
+	kind, r, err := c.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(r, parley.MaxFrameBytes+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(data) > parley.MaxFrameBytes {
+		return 0, nil, errTooLarge
+	}
+	return kind, data, nil
 }
 
 // decodeFrame decodes a client frame. On error it still returns the frame
@@ -146,14 +169,14 @@ func decodeFrame(data []byte) (*parley.Inbound, error) {
 func (c *wsConn) hello() *chat.Client {
 	_ = c.ws.SetReadDeadline(time.Now().Add(c.srv.cfg.HelloTimeout))
 	for {
-		kind, data, err := c.ws.ReadMessage()
+		kind, data, err := c.readMessage()
 		if err != nil {
 			var ne interface{ Timeout() bool }
 			switch {
-			case errors.Is(err, websocket.ErrReadLimit):
-				c.close(parley.DisconnectTooLarge)
+			case errors.Is(err, errTooLarge):
+				c.close(c.srv.disconnectFor(reasonTooLarge))
 			case errors.As(err, &ne) && ne.Timeout():
-				c.close(parley.DisconnectHelloTimeout)
+				c.close(c.srv.disconnectFor(reasonHelloTimeout))
 			}
 			return nil
 		}
@@ -173,7 +196,7 @@ func (c *wsConn) hello() *chat.Client {
 		client, err := c.srv.authenticate(c, in)
 		if err != nil {
 			c.sendError(in.Req, err)
-			c.close(parley.DisconnectFor(err))
+			c.close(disconnectForError(err))
 			return nil
 		}
 		return client

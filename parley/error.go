@@ -3,7 +3,6 @@ package parley
 import (
 	"errors"
 	"fmt"
-	"net/http"
 )
 
 // Error codes of the wire contract. Every error a client can see carries one.
@@ -27,9 +26,11 @@ type Error struct {
 	Message string
 }
 
-// Error implements the error interface.
+// Error implements the error interface. It returns just the message, so
+// that an error wrapped with context reads as one sentence; the code is
+// for machines, through ErrorCode.
 func (e *Error) Error() string {
-	return fmt.Sprintf("parley error: code=%s message=%s", e.Code, e.Message)
+	return e.Message
 }
 
 // Errorf returns an *Error with the given code and formatted message.
@@ -59,39 +60,4 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "Internal error."
-}
-
-// codeTable maps each code to its HTTP status and to the WebSocket close
-// code used when that error ends a connection. It is the one place where
-// codes meet transports.
-var codeTable = map[string]struct {
-	status int
-	close  int
-}{
-	EBadRequest:   {http.StatusBadRequest, CloseProtocolError},
-	EUnauthorized: {http.StatusUnauthorized, CloseUnauthorized},
-	EForbidden:    {http.StatusForbidden, CloseForbidden},
-	ENotFound:     {http.StatusNotFound, CloseProtocolError},
-	EConflict:     {http.StatusConflict, CloseProtocolError},
-	ERateLimited:  {http.StatusTooManyRequests, CloseRateLimited},
-	ETooLarge:     {http.StatusRequestEntityTooLarge, CloseMessageTooBig},
-	EUnavailable:  {http.StatusServiceUnavailable, CloseTryAgainLater},
-	EInternal:     {http.StatusInternalServerError, CloseInternalError},
-}
-
-// HTTPStatus returns the HTTP status for an error code.
-func HTTPStatus(code string) int {
-	if v, ok := codeTable[code]; ok {
-		return v.status
-	}
-	return http.StatusInternalServerError
-}
-
-// CloseCode returns the WebSocket close code used when an error with the
-// given code ends a connection.
-func CloseCode(code string) int {
-	if v, ok := codeTable[code]; ok {
-		return v.close
-	}
-	return CloseInternalError
 }
