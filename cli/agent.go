@@ -41,7 +41,7 @@ func newCmdAgentAdd(g *globalOptions) *cobra.Command {
 			if o.capacity == 0 {
 				// admin.AgentAddArgs reads 0 as "the default"; the flag already
 				// defaults, so an explicit 0 is a mistake, not a request for it.
-				return parley.Errorf(parley.EBadRequest, "capacity must be between 1 and 100.")
+				return parley.Errorf(parley.EBadRequest, "capacity must be between %d and %d.", parley.MinCapacity, parley.MaxCapacity)
 			}
 			pw, err := readPassword(g)
 			if err != nil {
