@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/rand"
 	"math/big"
+	"unicode/utf8"
 
 	"github.com/parley-chat/parley/parley"
 	"golang.org/x/crypto/bcrypt"
@@ -14,6 +15,10 @@ var bcryptCost = bcrypt.DefaultCost
 // maxPasswordLen is the longest password bcrypt can hash, in bytes.
 const maxPasswordLen = 72
 
+// MinPasswordLen is the shortest password HashPassword accepts, in
+// characters.
+const MinPasswordLen = 12
+
 // passwordAlphabet holds the characters of generated passwords: letters and
 // digits without the easily confused 0, O, o, 1, l and I.
 const passwordAlphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -21,11 +26,12 @@ const passwordAlphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ234567
 // generatedPasswordLen is the length of generated passwords.
 const generatedPasswordLen = 20
 
-// HashPassword returns the bcrypt hash of password. An empty password or
-// one longer than 72 bytes is an EBadRequest *parley.Error.
+// HashPassword returns the bcrypt hash of password. A password shorter
+// than MinPasswordLen characters or longer than 72 bytes is an
+// EBadRequest *parley.Error.
 func HashPassword(password string) ([]byte, error) {
-	if password == "" {
-		return nil, parley.Errorf(parley.EBadRequest, "password must not be empty")
+	if utf8.RuneCountInString(password) < MinPasswordLen {
+		return nil, parley.Errorf(parley.EBadRequest, "password must be at least %d characters", MinPasswordLen)
 	}
 	if len(password) > maxPasswordLen {
 		return nil, parley.Errorf(parley.EBadRequest, "password must be at most %d bytes", maxPasswordLen)

@@ -11,7 +11,7 @@ import (
 )
 
 func TestHashPasswordRoundTrip(t *testing.T) {
-	for _, pw := range []string{"x", "correct horse battery staple", "pässwörd", strings.Repeat("a", 72)} {
+	for _, pw := range []string{"twelve-chars", "correct horse battery staple", "pässwörd-pässwörd", strings.Repeat("a", 72)} {
 		hash, err := HashPassword(pw)
 		require.NoError(t, err)
 		cost, err := bcrypt.Cost(hash)
@@ -24,15 +24,17 @@ func TestHashPasswordRoundTrip(t *testing.T) {
 }
 
 func TestHashPasswordSalted(t *testing.T) {
-	a, err := HashPassword("secret")
+	a, err := HashPassword("secret-secret")
 	require.NoError(t, err)
-	b, err := HashPassword("secret")
+	b, err := HashPassword("secret-secret")
 	require.NoError(t, err)
 	assert.NotEqual(t, a, b)
 }
 
 func TestHashPasswordRejects(t *testing.T) {
-	for _, pw := range []string{"", strings.Repeat("a", 73), strings.Repeat("é", 37)} {
+	// Too short (under MinPasswordLen characters, counted as characters
+	// not bytes) or too long for bcrypt (over 72 bytes).
+	for _, pw := range []string{"", "pw", "eleven-char", strings.Repeat("é", 11), strings.Repeat("a", 73), strings.Repeat("é", 37)} {
 		hash, err := HashPassword(pw)
 		require.Error(t, err)
 		assert.Nil(t, hash)

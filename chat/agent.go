@@ -1,9 +1,6 @@
 package chat
 
 import (
-	"sync"
-
-	"github.com/parley-chat/parley/auth"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
 )
@@ -113,33 +110,6 @@ func (cl *Client) toSession(in *parley.Inbound, c command) error {
 	c.conn, c.req, c.from = cl.conn, in.Req, cl.me
 	s.post(c)
 	return nil
-}
-
-var (
-	dummyOnce sync.Once
-	dummyHash []byte
-)
-
-// Login checks an agent's email and password. Unknown emails cost as much
-// time as wrong passwords, so responses do not reveal which emails exist.
-func (h *Hub) Login(email, password string) (*parley.Agent, error) {
-	wrong := parley.Errorf(parley.EUnauthorized, "Email or password is wrong.")
-	var a *parley.Agent
-	err := h.db.View(func(tx *storage.Tx) (err error) { a, err = tx.AgentByEmail(email); return })
-	if parley.ErrorCode(err) == parley.ENotFound {
-		dummyOnce.Do(func() { dummyHash, _ = auth.HashPassword("parley-dummy-password") })
-		auth.CheckPassword(dummyHash, password)
-		return nil, wrong
-	} else if err != nil {
-		return nil, err
-	}
-	if !auth.CheckPassword(a.PasswordHash, password) {
-		return nil, wrong
-	}
-	if a.Disabled {
-		return nil, parley.Errorf(parley.EUnauthorized, "Agent account %s is disabled.", a.Email)
-	}
-	return a, nil
 }
 
 // acceptable explains why a session named in accept cannot be taken: it

@@ -27,11 +27,6 @@ type Config struct {
 	// QueueInterval is how often queue positions and queue summaries are
 	// pushed when the queue changed; default 250ms.
 	QueueInterval time.Duration
-	// Retention is how long ended sessions are kept, measured from their
-	// end; default 90 days. A negative value turns the janitor off.
-	Retention time.Duration
-	// JanitorInterval is how often expired sessions are purged; default 1h.
-	JanitorInterval time.Duration
 }
 
 // Hub is the running chat service over one database.
@@ -72,12 +67,6 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	if cfg.QueueInterval <= 0 {
 		cfg.QueueInterval = 250 * time.Millisecond
 	}
-	if cfg.Retention == 0 {
-		cfg.Retention = parley.DefaultRetentionDays * 24 * time.Hour
-	}
-	if cfg.JanitorInterval <= 0 {
-		cfg.JanitorInterval = time.Hour
-	}
 	h := &Hub{
 		db:         db,
 		now:        cfg.Now,
@@ -94,10 +83,6 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	}
 	h.wg.Add(1)
 	go h.disp.run()
-	if cfg.Retention > 0 {
-		h.wg.Add(1)
-		go h.janitor()
-	}
 	return h, nil
 }
 

@@ -12,14 +12,14 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/storage"
 )
 
 // admin runs an admin command through the running server's admin socket,
 // or on the database file when no server runs, and decodes its result into
-// out. Both paths end in the same chat.Admin code.
+// out. Both paths end in the same admin.Admin code.
 func (g *globalOptions) admin(ctx context.Context, cmd string, args, out any) error {
 	raw, err := httpapi.DialAdmin(g.socketPath()).Do(ctx, cmd, args)
 	if errors.Is(err, httpapi.ErrNoServer) {
@@ -35,8 +35,8 @@ func (g *globalOptions) admin(ctx context.Context, cmd string, args, out any) er
 }
 
 func (g *globalOptions) adminOffline(ctx context.Context, cmd string, args any) (json.RawMessage, error) {
-	if _, err := os.Stat(g.data); err != nil {
-		return nil, fmt.Errorf("no data directory at %s (run parley serve once, or pass --data): %w", g.data, err)
+	if err := g.requireData(); err != nil {
+		return nil, err
 	}
 	db, err := storage.Open(g.dbPath(), storage.Options{Timeout: 500 * time.Millisecond})
 	if errors.Is(err, storage.ErrLocked) {
@@ -50,11 +50,20 @@ func (g *globalOptions) adminOffline(ctx context.Context, cmd string, args any) 
 	if err != nil {
 		return nil, err
 	}
-	res, err := chat.NewAdmin(db, nil).Do(ctx, cmd, argsRaw)
+	res, err := admin.New(db, admin.Offline(db)).Do(ctx, cmd, argsRaw)
 	if err != nil {
 		return nil, err
 	}
 	return json.Marshal(res)
+}
+
+// requireData fails unless the data directory exists, so that commands on
+// a mistyped --data neither create it nor act on nothing.
+func (g *globalOptions) requireData() error {
+	if fi, err := os.Stat(g.data); err != nil || !fi.IsDir() {
+		return fmt.Errorf("no Parley data directory at %s; run parley serve first or pass --data", g.data)
+	}
+	return nil
 }
 
 // printJSON writes v as indented JSON.

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/cli"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
@@ -204,7 +204,7 @@ func a3Scenario(t *testing.T, d *a3Data, live *a3Live) {
 	assert.Equal(t, "3", st["open sessions"])
 	assert.Equal(t, "3", st["queued"])
 	assert.Contains(t, st["database size"], "KiB")
-	var stats chat.StatsResult
+	var stats admin.StatsResult
 	a3JSON(t, &stats, args("stats")...)
 	assert.Equal(t, live != nil, stats.Online)
 	assert.Equal(t, 3, stats.OpenSessions)
@@ -217,7 +217,7 @@ func a3Scenario(t *testing.T, d *a3Data, live *a3Live) {
 	assert.Equal(t, []string{"1", "2", "3"}, a3Col(q, "POSITION"))
 	assert.Equal(t, []string{d.wait, d.end2, d.eraseOpen}, a3Col(q, "SESSION"))
 	assert.Equal(t, []string{"cust-wait", "cust-end2", "cust-erase"}, a3Col(q, "CUSTOMER"))
-	var queue []chat.QueueRow
+	var queue []admin.QueueRow
 	a3JSON(t, &queue, args("queue", "ls")...)
 	require.Len(t, queue, 3)
 	assert.Equal(t, d.wait, queue[0].SessionID)
@@ -261,7 +261,7 @@ func a3Scenario(t *testing.T, d *a3Data, live *a3Live) {
 	out = runOK(t, env{}, "", args("sessions", "show", d.old1, "--transcript")...)
 	assert.True(t, strings.HasPrefix(out, "Session "+d.old1+" (ended)\n"), out)
 	assert.Contains(t, out, "old secret 1")
-	var detail chat.SessionDetail
+	var detail admin.SessionDetail
 	a3JSON(t, &detail, args("sessions", "show", d.old1)...)
 	assert.Equal(t, d.old1, detail.Session.ID)
 	assert.Equal(t, "cust-old", detail.Customer.ID)
@@ -338,7 +338,7 @@ func a3Scenario(t *testing.T, d *a3Data, live *a3Live) {
 	// just ended.
 	out = runOK(t, env{}, "", args("purge", "--older-than", "90d", "--dry-run")...)
 	assert.Regexp(t, `^Would remove 2 sessions, 7 events, [0-9.]+ (B|KiB)\. Kept 1 session under legal hold\.\n$`, out)
-	var pr chat.PurgeResult
+	var pr admin.PurgeResult
 	a3JSON(t, &pr, args("purge", "--older-than", "90d", "--dry-run")...)
 	assert.True(t, pr.DryRun)
 	assert.Equal(t, 2, pr.Sessions)
@@ -358,7 +358,7 @@ func a3Scenario(t *testing.T, d *a3Data, live *a3Live) {
 	assert.False(t, pr.DryRun)
 	assert.Equal(t, 0, pr.Sessions)
 	assert.Equal(t, 1, pr.Held)
-	fail("--older-than is required", "purge")
+	fail("pass --older-than", "purge", "--retention", "0")
 	fail("not a duration", "purge", "--older-than", "ninety")
 
 	// erase: refused under a hold; otherwise the open session is ended
@@ -439,7 +439,7 @@ func a3Scenario(t *testing.T, d *a3Data, live *a3Live) {
 	b1, b2 := filepath.Join(dir, "one.db"), filepath.Join(dir, "two.db")
 	out = runOK(t, env{}, "", args("backup", b1)...)
 	assert.Regexp(t, `^Backed up \S+parley\.db to `+regexp.QuoteMeta(b1)+` \([0-9.]+ KiB\)\.\n$`, out)
-	var br chat.BackupResult
+	var br admin.BackupResult
 	a3JSON(t, &br, args("backup", b2)...)
 	assert.Equal(t, b2, br.Path)
 	assert.Positive(t, br.Bytes)
@@ -523,7 +523,7 @@ func TestAdmin3CommandsOnline(t *testing.T) {
 	d := a3Seed(t)
 	s := startServe(t, env{}, "--data", d.dir, "--listen", "127.0.0.1:0")
 	m := s.out.waitMatch(t, firstAgentRe, s.done)
-	status, tok := login(t, s.addr, m[1], m[2])
+	status, tok := changePassword(t, s.addr, m[1], m[2], "a3-chosen-password")
 	require.Equal(t, http.StatusOK, status)
 	ag, _ := agentWS(t, s.addr, tok)
 
@@ -539,7 +539,7 @@ func TestAdmin3CommandsOnline(t *testing.T) {
 	require.Equal(t, 0, s.stop(t))
 	assert.NoFileExists(t, filepath.Join(d.dir, "admin.sock"))
 	a3Compact(t, d.dir)
-	var st chat.StatsResult
+	var st admin.StatsResult
 	a3JSON(t, &st, "stats", "--data", d.dir)
 	assert.False(t, st.Online)
 	assert.Equal(t, 1, st.AgentsByStatus[parley.StatusOffline])
@@ -551,7 +551,7 @@ func TestAdmin3BackupWhileMessagesFlow(t *testing.T) {
 	data := t.TempDir()
 	s := startServe(t, env{}, "--data", data, "--listen", "127.0.0.1:0")
 	m := s.out.waitMatch(t, firstAgentRe, s.done)
-	status, atok := login(t, s.addr, m[1], m[2])
+	status, atok := changePassword(t, s.addr, m[1], m[2], "a3-chosen-password")
 	require.Equal(t, http.StatusOK, status)
 	ag, _ := agentWS(t, s.addr, atok)
 	ag.mustSend(frame{"type": "status", "status": "available", "req": "av"})

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/parley"
 )
 
@@ -39,22 +39,22 @@ func newCmdAgentAdd(g *globalOptions) *cobra.Command {
 				return errors.New("give the password on standard input with --password-stdin")
 			}
 			if o.capacity == 0 {
-				// chat.AgentAddArgs reads 0 as "the default"; the flag already
+				// admin.AgentAddArgs reads 0 as "the default"; the flag already
 				// defaults, so an explicit 0 is a mistake, not a request for it.
-				return parley.Errorf(parley.EBadRequest, "capacity must be between 1 and 100.")
+				return parley.Errorf(parley.EBadRequest, "capacity must be between %d and %d.", parley.MinCapacity, parley.MaxCapacity)
 			}
 			pw, err := readPassword(g)
 			if err != nil {
 				return err
 			}
-			var row chat.AgentRow
-			err = g.admin(cmd.Context(), "agent.add", chat.AgentAddArgs{
+			var row admin.AgentRow
+			err = g.admin(cmd.Context(), "agent.add", admin.AgentAddArgs{
 				Name: o.name, Email: o.email, Capacity: o.capacity, Password: pw,
 			}, &row)
 			if err != nil {
 				return err
 			}
-			return g.printAgents([]chat.AgentRow{row})
+			return g.printAgents([]admin.AgentRow{row})
 		},
 	}
 	cmd.Flags().StringVar(&o.name, "name", "", "display name shown to customers")
@@ -72,7 +72,7 @@ func newCmdAgentLs(g *globalOptions) *cobra.Command {
 		Short: "List agents with their live status",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var rows []chat.AgentRow
+			var rows []admin.AgentRow
 			if err := g.admin(cmd.Context(), "agent.ls", nil, &rows); err != nil {
 				return err
 			}
@@ -95,7 +95,7 @@ func newCmdAgentSet(g *globalOptions) *cobra.Command {
 		Short: "Change an agent's capacity, name or password, or re-enable it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a := chat.AgentSetArgs{Email: args[0], Enable: o.enable}
+			a := admin.AgentSetArgs{Email: args[0], Enable: o.enable}
 			if cmd.Flags().Changed("capacity") {
 				a.Capacity = &o.capacity
 			}
@@ -109,11 +109,11 @@ func newCmdAgentSet(g *globalOptions) *cobra.Command {
 				}
 				a.Password = &pw
 			}
-			var row chat.AgentRow
+			var row admin.AgentRow
 			if err := g.admin(cmd.Context(), "agent.set", a, &row); err != nil {
 				return err
 			}
-			return g.printAgents([]chat.AgentRow{row})
+			return g.printAgents([]admin.AgentRow{row})
 		},
 	}
 	cmd.Flags().IntVar(&o.capacity, "capacity", parley.DefaultCapacity, "concurrent chats")
@@ -129,16 +129,16 @@ func newCmdAgentDisable(g *globalOptions) *cobra.Command {
 		Short: "Stop an agent from signing in and getting chats",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var row chat.AgentRow
-			if err := g.admin(cmd.Context(), "agent.disable", chat.AgentDisableArgs{Email: args[0]}, &row); err != nil {
+			var row admin.AgentRow
+			if err := g.admin(cmd.Context(), "agent.disable", admin.AgentDisableArgs{Email: args[0]}, &row); err != nil {
 				return err
 			}
-			return g.printAgents([]chat.AgentRow{row})
+			return g.printAgents([]admin.AgentRow{row})
 		},
 	}
 }
 
-func (g *globalOptions) printAgents(rows []chat.AgentRow) error {
+func (g *globalOptions) printAgents(rows []admin.AgentRow) error {
 	if g.json {
 		return g.printJSON(rows)
 	}

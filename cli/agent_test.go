@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/auth"
-	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -59,12 +59,12 @@ func parseAgentTable(t *testing.T, out string) map[string]map[string]string {
 }
 
 // listJSON runs agent ls --json.
-func listJSON(t *testing.T, data string) map[string]chat.AgentRow {
+func listJSON(t *testing.T, data string) map[string]admin.AgentRow {
 	t.Helper()
 	out := runOK(t, env{}, "", "agent", "ls", "--json", "--data", data)
-	var rows []chat.AgentRow
+	var rows []admin.AgentRow
 	require.NoError(t, json.Unmarshal([]byte(out), &rows), "agent ls --json printed %q", out)
-	m := map[string]chat.AgentRow{}
+	m := map[string]admin.AgentRow{}
 	for _, r := range rows {
 		m[r.Email] = r
 	}
@@ -87,7 +87,7 @@ func agentCommands(t *testing.T, data, stopped string) {
 	assert.Len(t, bob["ID"], 26, "a ULID")
 
 	// A name with a space and a password line ending in CRLF.
-	runOK(t, env{}, "pw-carol\r\n", args("agent", "add", "--name", "Carol Ann", "--email", "carol@example.com", "--password-stdin")...)
+	runOK(t, env{}, "pw-carol-secret\r\n", args("agent", "add", "--name", "Carol Ann", "--email", "carol@example.com", "--password-stdin")...)
 
 	rows = parseAgentTable(t, runOK(t, env{}, "", args("agent", "ls")...))
 	require.Contains(t, rows, "bob@example.com")
@@ -109,7 +109,7 @@ func agentCommands(t *testing.T, data, stopped string) {
 	assert.Equal(t, "Bob", listJSON(t, data)["bob@example.com"].Name, "set changes only what it is given")
 
 	// Errors go to standard error with exit code 1.
-	runFail(t, env{}, "other-pw\n", "Another agent already uses that e-mail address",
+	runFail(t, env{}, "other-password\n", "Another agent already uses that e-mail address",
 		args("agent", "add", "--name", "Bob2", "--email", "bob@example.com", "--password-stdin")...)
 	runFail(t, env{}, "", "No agent with email nobody@example.com", args("agent", "set", "nobody@example.com", "--capacity", "4")...)
 	runFail(t, env{}, "", "No agent with email nobody@example.com", args("agent", "disable", "nobody@example.com")...)
@@ -148,7 +148,7 @@ func TestAgentCommandsOffline(t *testing.T) {
 	assert.NotContains(t, s.out.String(), "Created the first agent")
 	status, _ := login(t, s.addr, "bob@example.com", "pw-bob-secret")
 	assert.Equal(t, http.StatusOK, status)
-	status, _ = login(t, s.addr, "carol@example.com", "pw-carol")
+	status, _ = login(t, s.addr, "carol@example.com", "pw-carol-secret")
 	assert.Equal(t, http.StatusUnauthorized, status, "carol is disabled")
 	rows := listJSON(t, data)
 	assert.Equal(t, "offline", rows["bob@example.com"].Status)
@@ -156,11 +156,11 @@ func TestAgentCommandsOffline(t *testing.T) {
 	require.Equal(t, 0, s.stop(t))
 
 	// Changing a password offline.
-	runOK(t, env{}, "new-pw\n", "agent", "set", "bob@example.com", "--password-stdin", "--data", data)
+	runOK(t, env{}, "new-pw-secret-1\n", "agent", "set", "bob@example.com", "--password-stdin", "--data", data)
 	s = startServe(t, env{}, "--data", data, "--listen", "127.0.0.1:0")
 	status, _ = login(t, s.addr, "bob@example.com", "pw-bob-secret")
 	assert.Equal(t, http.StatusUnauthorized, status)
-	status, _ = login(t, s.addr, "bob@example.com", "new-pw")
+	status, _ = login(t, s.addr, "bob@example.com", "new-pw-secret-1")
 	assert.Equal(t, http.StatusOK, status)
 }
 
@@ -175,7 +175,7 @@ func TestAgentCommandsOnline(t *testing.T) {
 
 	status, token := login(t, s.addr, "bob@example.com", "pw-bob-secret")
 	require.Equal(t, http.StatusOK, status)
-	status, _ = login(t, s.addr, "carol@example.com", "pw-carol")
+	status, _ = login(t, s.addr, "carol@example.com", "pw-carol-secret")
 	assert.Equal(t, http.StatusUnauthorized, status, "carol is disabled")
 	ag, w := agentWS(t, s.addr, token)
 	assert.Equal(t, 5, w.obj("agent").num("capacity"))
@@ -247,7 +247,7 @@ func TestAgentLsLockedFile(t *testing.T) {
 // TestAgentNoDataDir names the missing directory.
 func TestAgentNoDataDir(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "missing")
-	runFail(t, env{}, "", "no data directory at "+data, "agent", "ls", "--data", data)
+	runFail(t, env{}, "", "no Parley data directory at "+data, "agent", "ls", "--data", data)
 	assert.NoDirExists(t, data)
 }
 
@@ -255,11 +255,11 @@ func TestAgentNoDataDir(t *testing.T) {
 func TestAgentEnv(t *testing.T) {
 	data := t.TempDir()
 	e := env{"PARLEY_DATA": data}
-	runOK(t, e, "pw\n", "agent", "add", "--name", "Eve", "--email", "eve@example.com", "--password-stdin")
+	runOK(t, e, "pw-eve-secret\n", "agent", "add", "--name", "Eve", "--email", "eve@example.com", "--password-stdin")
 	assert.FileExists(t, filepath.Join(data, "parley.db"))
 
 	out := runOK(t, env{"PARLEY_DATA": data, "PARLEY_JSON": "true"}, "", "agent", "ls")
-	var rows []chat.AgentRow
+	var rows []admin.AgentRow
 	require.NoError(t, json.Unmarshal([]byte(out), &rows), "PARLEY_JSON=true gives JSON: %q", out)
 	require.Len(t, rows, 1)
 	assert.Equal(t, "eve@example.com", rows[0].Email)
@@ -268,7 +268,7 @@ func TestAgentEnv(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing")
 	out = runOK(t, env{"PARLEY_DATA": missing, "PARLEY_JSON": "true"}, "", "agent", "ls", "--data", data, "--json=false")
 	assert.Contains(t, parseAgentTable(t, out), "eve@example.com")
-	runFail(t, env{"PARLEY_DATA": missing}, "", "no data directory", "agent", "ls")
+	runFail(t, env{"PARLEY_DATA": missing}, "", "no Parley data directory", "agent", "ls")
 	runFail(t, env{"PARLEY_JSON": "sometimes"}, "", "PARLEY_JSON", "agent", "ls", "--data", data)
 }
 

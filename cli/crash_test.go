@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/auth"
-	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/parley"
 )
 
@@ -290,19 +290,19 @@ func TestCrashKill9(t *testing.T) {
 	require.Contains(t, p.out.String(), "Created the first agent")
 
 	// An agent added through the binary, online.
-	r := runBin(t, bin, "pw-bob\n", "agent", "add", "--data", data, "--name", "Bob", "--email", "bob@example.com",
+	r := runBin(t, bin, "pw-bob-secret-1\n", "agent", "add", "--data", data, "--name", "Bob", "--email", "bob@example.com",
 		"--capacity", "3", "--password-stdin")
 	require.Equal(t, 0, r.code, r.err)
 	r = runBin(t, bin, "", "agent", "ls", "--json", "--data", data)
 	require.Equal(t, 0, r.code, r.err)
-	var rows []chat.AgentRow
+	var rows []admin.AgentRow
 	require.NoError(t, json.Unmarshal([]byte(r.out), &rows))
 	require.Len(t, rows, 2)
 	for _, row := range rows {
 		assert.Equal(t, "offline", row.Status, "served by the running server")
 	}
 
-	status, agentToken := login(t, p.addr, "bob@example.com", "pw-bob")
+	status, agentToken := login(t, p.addr, "bob@example.com", "pw-bob-secret-1")
 	require.Equal(t, http.StatusOK, status)
 	ag, _ := agentWS(t, p.addr, agentToken)
 	ag.mustSend(frame{"type": "status", "status": "available", "req": "st"})
@@ -420,7 +420,7 @@ func TestCrashKill9(t *testing.T) {
 	// Re-sending is idempotent across the restart: an acknowledged message
 	// answers with its original seq, an unacknowledged one is stored at
 	// most once.
-	status, agentToken = login(t, p.addr, "bob@example.com", "pw-bob")
+	status, agentToken = login(t, p.addr, "bob@example.com", "pw-bob-secret-1")
 	require.Equal(t, http.StatusOK, status)
 	ag, _ = agentWS(t, p.addr, agentToken)
 	for name, s := range senders {

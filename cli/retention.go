@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
@@ -16,33 +16,41 @@ import (
 
 type purgeOptions struct {
 	olderThan time.Duration
+	retention time.Duration
 	dryRun    bool
 }
 
 func newCmdPurge(g *globalOptions) *cobra.Command {
 	o := &purgeOptions{}
 	cmd := &cobra.Command{
-		Use:   "purge --older-than 90d [--dry-run]",
-		Short: "Remove sessions that ended longer ago than the given age (legal holds are kept)",
-		Args:  cobra.NoArgs,
+		Use:   "purge [--older-than 90d] [--dry-run]",
+		Short: "Remove sessions that ended longer ago than the given age, by default the retention (legal holds are kept)",
+		Long: "Remove sessions that ended longer ago than --older-than, by default the retention that\n" +
+			"serve uses (--retention, PARLEY_RETENTION, 90d unless set). Legal holds are kept.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("older-than") {
-				return errors.New("--older-than is required (e.g. --older-than 90d)")
+				if o.retention == 0 {
+					return errors.New("the retention is 0 (keep forever); pass --older-than to purge anyway")
+				}
+				o.olderThan = o.retention
 			}
-			var res chat.PurgeResult
-			err := g.admin(cmd.Context(), "purge", chat.PurgeArgs{OlderThan: parley.FormatDuration(o.olderThan), DryRun: o.dryRun}, &res)
+			var res admin.PurgeResult
+			err := g.admin(cmd.Context(), "purge", admin.PurgeArgs{OlderThan: parley.FormatDuration(o.olderThan), DryRun: o.dryRun}, &res)
 			if err != nil {
 				return err
 			}
 			return g.printPurge(res, "Purged")
 		},
 	}
-	cmd.Flags().Var(newDurationValue(0, &o.olderThan), "older-than", "remove sessions that ended longer ago than this (e.g. 90d)")
+	cmd.Flags().Var(newDurationValue(0, &o.olderThan), "older-than", "remove sessions that ended longer ago than this (e.g. 90d; default: --retention)")
+	cmd.Flags().Var(newDurationValue(parley.DefaultRetentionDays*24*time.Hour, &o.retention), "retention",
+		"the retention to purge by when --older-than is not given, as serve's --retention")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "only say what would be removed")
 	return cmd
 }
 
-func (g *globalOptions) printPurge(res chat.PurgeResult, verb string) error {
+func (g *globalOptions) printPurge(res admin.PurgeResult, verb string) error {
 	if g.json {
 		return g.printJSON(res)
 	}
@@ -78,8 +86,8 @@ func newCmdErase(g *globalOptions) *cobra.Command {
 		Short: "Remove everything about one customer (data-subject erasure); an open session is ended first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var res chat.PurgeResult
-			if err := g.admin(cmd.Context(), "erase", chat.EraseArgs{CustomerID: o.customer, DryRun: o.dryRun}, &res); err != nil {
+			var res admin.PurgeResult
+			if err := g.admin(cmd.Context(), "erase", admin.EraseArgs{CustomerID: o.customer, DryRun: o.dryRun}, &res); err != nil {
 				return err
 			}
 			return g.printPurge(res, "Erased")
@@ -102,7 +110,7 @@ func newCmdHold(g *globalOptions) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var h parley.Hold
-			if err := g.admin(cmd.Context(), "hold.add", chat.HoldArgs{CustomerID: o.customer, Reason: o.reason}, &h); err != nil {
+			if err := g.admin(cmd.Context(), "hold.add", admin.HoldArgs{CustomerID: o.customer, Reason: o.reason}, &h); err != nil {
 				return err
 			}
 			return g.printHolds([]parley.Hold{h})
@@ -116,7 +124,7 @@ func newCmdHold(g *globalOptions) *cobra.Command {
 		Short: "Release a customer's legal hold",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.admin(cmd.Context(), "hold.rm", chat.HoldArgs{CustomerID: o.customer}, nil); err != nil {
+			if err := g.admin(cmd.Context(), "hold.rm", admin.HoldArgs{CustomerID: o.customer}, nil); err != nil {
 				return err
 			}
 			if g.json {
@@ -166,7 +174,7 @@ func newCmdAudit(g *globalOptions) *cobra.Command {
 		Short: "List audit entries, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a := chat.AuditArgs{Limit: limit}
+			a := admin.AuditArgs{Limit: limit}
 			if since > 0 {
 				a.Since = since.String()
 			}
@@ -199,6 +207,9 @@ func newCmdCompact(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := httpapi.DialAdmin(g.socketPath()).Do(cmd.Context(), "stats", nil); err == nil {
 				return errors.New("the server is running; stop it before compacting")
+			}
+			if err := g.requireData(); err != nil {
+				return err
 			}
 			before, after, err := storage.CompactInPlace(g.dbPath(), time.Second)
 			if errors.Is(err, storage.ErrLocked) {

@@ -4,8 +4,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"strings"
 
@@ -46,11 +48,19 @@ func Main(ctx context.Context, args []string, streams Streams, lookup func(strin
 	return 0
 }
 
-// describeError prints a *parley.Error as its message and anything else,
-// including errors that wrap one with context, as is.
+// describeError says what went wrong in one clean line. An error carrying
+// a *parley.Error meant for people (any code but internal) is its message,
+// without the layers of context wrapped around it on the way up; a file
+// error is said once ("open /x/parley.db: permission denied"), not once per
+// layer that added the path; anything else prints as is.
 func describeError(err error) string {
-	if e, ok := err.(*parley.Error); ok {
+	var e *parley.Error
+	if errors.As(err, &e) && e.Code != parley.EInternal {
 		return e.Message
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Error()
 	}
 	return err.Error()
 }
@@ -89,8 +99,29 @@ func NewRootCmd(streams Streams, lookup func(string) (string, bool)) *cobra.Comm
 		newCmdStats(g),
 		newCmdCompact(g),
 		newCmdBench(g),
+		newCmdVersion(g),
 	)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group (agent, queue, …)
+// fail on an unknown subcommand, as the root does, instead of printing its
+// help and exiting 0 as if it had worked. Without arguments a group still
+// prints its help.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if cmd.HasParent() && cmd.HasSubCommands() && !cmd.Runnable() {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		}
+	}
 }
 
 // envName is the environment variable of a flag: --customer-secret is

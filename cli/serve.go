@@ -10,11 +10,11 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/auth"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/httpapi"
@@ -29,7 +29,7 @@ type serveOptions struct {
 	allowedOrigins []string
 	customerWindow time.Duration
 	retention      time.Duration
-	janitorEvery   time.Duration
+	purgeInterval  time.Duration
 	logLevel       string
 	firstAgent     string
 	shutdownWait   time.Duration
@@ -42,7 +42,8 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 		Use:   "serve",
 		Short: "Run the chat server",
 		Long: "Run the chat server. On a new data directory it creates the database, a customer-token\n" +
-			"secret (mode 0600) and a first agent whose one-time password it prints.",
+			"secret (mode 0600) and a first agent whose one-time password it prints. Until that password\n" +
+			"is used (and replaced) each start prints a fresh one.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), g, o)
@@ -55,7 +56,7 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.StringSliceVar(&o.allowedOrigins, "allowed-origins", nil, "origins (scheme://host[:port]) whose pages may connect, or *; same-host pages always may")
 	f.Var(newDurationValue(parley.DefaultCustomerWindowDays*24*time.Hour, &o.customerWindow), "customer-window", "how far back customers see their sessions (e.g. 14d)")
 	f.Var(newDurationValue(parley.DefaultRetentionDays*24*time.Hour, &o.retention), "retention", "how long ended conversations are kept before the janitor purges them (e.g. 90d; 0 keeps them forever)")
-	f.DurationVar(&o.janitorEvery, "purge-interval", time.Hour, "how often the janitor looks for expired conversations")
+	f.Var(newDurationValue(time.Hour, &o.purgeInterval), "purge-interval", "how often the janitor looks for expired conversations (e.g. 1h)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.firstAgent, "first-agent", "admin@localhost", "email of the agent created in a new data directory")
 	f.DurationVar(&o.shutdownWait, "shutdown-timeout", 10*time.Second, "how long a graceful stop waits for clients")
@@ -99,34 +100,13 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 			return fmt.Errorf("customer secret: %w", err)
 		}
 	}
-	if err := ensureFirstAgent(ctx, g, db, o.firstAgent); err != nil {
-		return err
-	}
-
-	retention := o.retention
-	if retention == 0 {
-		retention = -1 // keep forever: the janitor does not run
-	}
-	hub, err := chat.Open(db, chat.Config{
-		Logger: log, CustomerWindow: o.customerWindow, Retention: retention, JanitorInterval: o.janitorEvery,
-	})
+	// Listen before anything else can print a one-time password: a start
+	// that fails on a busy port must not have shown one.
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return err
+		return fmt.Errorf("listen: %w", err)
 	}
-	defer hub.Close()
-	api := httpapi.New(hub, httpapi.Config{
-		CustomerSecret: secret,
-		AgentSecret:    db.AgentSecret(),
-		AllowAnonymous: o.allowAnonymous,
-		AllowedOrigins: o.allowedOrigins,
-		Logger:         log,
-	})
-	admin, err := httpapi.ServeAdmin(g.socketPath(), chat.NewAdmin(db, hub), log)
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
-
+	defer ln.Close()
 	if o.debugListen != "" {
 		dln, err := net.Listen("tcp", o.debugListen)
 		if err != nil {
@@ -136,10 +116,34 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		go func() { _ = http.Serve(dln, debugMux()) }()
 		log.Info("serving profiles", "addr", dln.Addr().String())
 	}
-	ln, err := net.Listen("tcp", o.listen)
+
+	hub, err := chat.Open(db, chat.Config{Logger: log, CustomerWindow: o.customerWindow})
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
+	defer hub.Close()
+	adm := admin.New(db, admin.HubLive(hub))
+	api := httpapi.New(hub, httpapi.Config{
+		CustomerSecret: secret,
+		AgentSecret:    db.AgentSecret(),
+		AllowAnonymous: o.allowAnonymous,
+		AllowedOrigins: o.allowedOrigins,
+		Accounts:       adm,
+		Logger:         log,
+	})
+	adminSrv, err := httpapi.ServeAdmin(g.socketPath(), adm, log)
+	if err != nil {
+		return err
+	}
+	defer adminSrv.Close()
+	if o.retention > 0 {
+		j := admin.StartJanitor(db, admin.JanitorConfig{Retention: o.retention, PurgeInterval: o.purgeInterval, Logger: log})
+		defer j.Close()
+	}
+	if err := printFirstAgent(ctx, g, adm, o.firstAgent); err != nil {
+		return err
+	}
+
 	// Timeouts bound plain HTTP requests; WebSocket connections are
 	// hijacked, their deadlines cleared and then kept by httpapi.
 	srv := &http.Server{
@@ -170,28 +174,24 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	return nil
 }
 
-// ensureFirstAgent creates an agent with a generated password when the
-// database has none, and prints the password once.
-func ensureFirstAgent(ctx context.Context, g *globalOptions, db *storage.DB, email string) error {
-	var n int
-	if err := db.View(func(tx *storage.Tx) (err error) { n, err = tx.AgentCount(); return }); err != nil {
-		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	pw, err := auth.GeneratePassword()
+// printFirstAgent creates the first agent in a database without agents,
+// or gives a fresh one-time password to agents that never used theirs,
+// and prints each one-time password once. Only its hash is stored.
+func printFirstAgent(ctx context.Context, g *globalOptions, adm *admin.Admin, email string) error {
+	created, err := adm.FirstAgent(ctx, email)
 	if err != nil {
-		return err
+		return fmt.Errorf("first agent: %w", err)
 	}
-	name, _, _ := strings.Cut(email, "@")
-	if _, err := chat.NewAdmin(db, nil).AddAgent(ctx, chat.AgentAddArgs{
-		Name: name, Email: email, Capacity: parley.DefaultCapacity, Password: pw,
-	}); err != nil {
-		return fmt.Errorf("create first agent: %w", err)
+	for _, p := range created {
+		if p.Created {
+			fmt.Fprintf(g.streams.Out, "Created the first agent %s with one-time password: %s\n", p.Email, p.Password)
+		} else {
+			fmt.Fprintf(g.streams.Out, "The agent %s never signed in; its new one-time password: %s\n", p.Email, p.Password)
+		}
+		fmt.Fprintf(g.streams.Out, "It is shown only now. Sign in with it and a new password of at least %d characters\n"+
+			"(POST /v1/agent/login with \"new_password\"), or set one with: parley agent set %s --password-stdin\n",
+			auth.MinPasswordLen, p.Email)
 	}
-	fmt.Fprintf(g.streams.Out, "Created the first agent %s with one-time password: %s\n"+
-		"It is shown only now. Change it with: parley agent set %s --password-stdin\n", email, pw, email)
 	return nil
 }
 

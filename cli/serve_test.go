@@ -290,7 +290,10 @@ func TestServeNewDataDir(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 
-	status, token := login(t, s.addr, email, password)
+	status, _ := login(t, s.addr, email, password)
+	require.Equal(t, http.StatusForbidden, status, "a one-time password must be replaced at the first sign-in")
+	newPassword := "a-chosen-password"
+	status, token := changePassword(t, s.addr, email, password, newPassword)
 	require.Equal(t, http.StatusOK, status)
 	ag, w := agentWS(t, s.addr, token)
 	assert.Equal(t, "admin", w.obj("agent").str("name"))
@@ -319,8 +322,8 @@ func TestServeNewDataDir(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 	assert.Contains(t, s.errOut.String(), "parley listening", "logs go to the error stream")
 
-	// The second start neither creates an agent nor a new secret; the
-	// password still works.
+	// The second start neither creates an agent nor a new secret nor a
+	// new one-time password; the chosen password still works.
 	s2 := startServe(t, env{}, "--data", data, "--listen", "127.0.0.1:0")
 	assert.NotContains(t, s2.out.String(), "Created the first agent")
 	assert.NotContains(t, s2.out.String(), password)
@@ -329,7 +332,8 @@ func TestServeNewDataDir(t *testing.T) {
 	assert.Equal(t, secret, secret2)
 	requireMode(t, filepath.Join(data, "customer-secret"), 0o600)
 	requireMode(t, filepath.Join(data, "admin.sock"), 0o600)
-	status, _ = login(t, s2.addr, email, password)
+	assert.NotContains(t, s2.out.String(), "one-time password")
+	status, _ = login(t, s2.addr, email, newPassword)
 	assert.Equal(t, http.StatusOK, status)
 	_, cw = customerWS(t, s2.addr, tok)
 	assert.Equal(t, "u-1", cw.obj("customer").str("id"))

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
@@ -26,7 +26,7 @@ func newCmdQueue(g *globalOptions) *cobra.Command {
 		Short: "List waiting sessions, next first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var rows []chat.QueueRow
+			var rows []admin.QueueRow
 			if err := g.admin(cmd.Context(), "queue.ls", nil, &rows); err != nil {
 				return err
 			}
@@ -69,7 +69,7 @@ func newCmdSessionsLs(g *globalOptions) *cobra.Command {
 		Short: "List sessions, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a := chat.SessionsArgs{CustomerID: o.customer, State: o.state, Limit: o.limit}
+			a := admin.SessionsArgs{CustomerID: o.customer, State: o.state, Limit: o.limit}
 			if o.since > 0 {
 				a.Since = o.since.String()
 			}
@@ -109,8 +109,8 @@ func newCmdSessionsShow(g *globalOptions) *cobra.Command {
 		Short: "Show a session with its participants and events (whispers included)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var d chat.SessionDetail
-			if err := g.admin(cmd.Context(), "sessions.show", chat.SessionArgs{ID: args[0]}, &d); err != nil {
+			var d admin.SessionDetail
+			if err := g.admin(cmd.Context(), "sessions.show", admin.SessionArgs{ID: args[0]}, &d); err != nil {
 				return err
 			}
 			return g.printSession(d, transcript)
@@ -120,7 +120,7 @@ func newCmdSessionsShow(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func (g *globalOptions) printSession(d chat.SessionDetail, transcript bool) error {
+func (g *globalOptions) printSession(d admin.SessionDetail, transcript bool) error {
 	if g.json {
 		return g.printJSON(d)
 	}
@@ -167,8 +167,8 @@ func newCmdSessionsEnd(g *globalOptions) *cobra.Command {
 		Short: "End an open session (reason admin); everyone in it is told",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var d chat.SessionDetail
-			if err := g.admin(cmd.Context(), "sessions.end", chat.SessionArgs{ID: args[0]}, &d); err != nil {
+			var d admin.SessionDetail
+			if err := g.admin(cmd.Context(), "sessions.end", admin.SessionArgs{ID: args[0]}, &d); err != nil {
 				return err
 			}
 			return g.printSession(d, false)
@@ -186,8 +186,8 @@ func newCmdBackup(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var res chat.BackupResult
-			if err := g.admin(cmd.Context(), "backup", chat.BackupArgs{Path: path}, &res); err != nil {
+			var res admin.BackupResult
+			if err := g.admin(cmd.Context(), "backup", admin.BackupArgs{Path: path}, &res); err != nil {
 				return err
 			}
 			if g.json {
@@ -270,7 +270,7 @@ func newCmdStats(g *globalOptions) *cobra.Command {
 		Short: "Show open sessions, the queue, agents and the database size",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var st chat.StatsResult
+			var st admin.StatsResult
 			if err := g.admin(cmd.Context(), "stats", nil, &st); err != nil {
 				return err
 			}

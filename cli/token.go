@@ -26,6 +26,12 @@ func newCmdToken(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			secret := []byte(o.secret)
 			if o.secret == "" {
+				// Only a server's own data directory holds the secret it
+				// verifies with; a token signed with a secret made up here
+				// would be refused.
+				if err := g.requireData(); err != nil {
+					return err
+				}
 				var err error
 				if secret, err = auth.LoadOrCreateSecret(g.secretPath()); err != nil {
 					return fmt.Errorf("customer secret: %w", err)
@@ -51,7 +57,7 @@ func newCmdToken(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVar(&o.name, "name", "", "customer name")
 	cmd.Flags().StringVar(&o.email, "email", "", "customer email")
 	cmd.Flags().StringVar(&o.profile, "profile", "", "profile JSON object shown to agents")
-	cmd.Flags().DurationVar(&o.ttl, "ttl", time.Hour, "how long the token is valid")
+	cmd.Flags().Var(newDurationValue(time.Hour, &o.ttl), "ttl", "how long the token is valid (e.g. 15m, 1h, 1d)")
 	cmd.Flags().StringVar(&o.secret, "customer-secret", "", "secret to sign with (default: the one in the data directory)")
 	_ = cmd.MarkFlagRequired("sub")
 	return cmd

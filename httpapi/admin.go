@@ -13,7 +13,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/parley"
 )
 
@@ -28,9 +27,15 @@ type AdminServer struct {
 	srv  *http.Server
 }
 
+// Commander runs named admin commands with JSON arguments; *admin.Admin
+// implements it.
+type Commander interface {
+	Do(ctx context.Context, name string, args json.RawMessage) (any, error)
+}
+
 // ServeAdmin listens on the Unix socket at path and serves admin commands
 // with admin. A stale socket file left by a crashed server is replaced.
-func ServeAdmin(path string, admin *chat.Admin, log *slog.Logger) (*AdminServer, error) {
+func ServeAdmin(path string, admin Commander, log *slog.Logger) (*AdminServer, error) {
 	if _, err := os.Stat(path); err == nil {
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/httpapi"
 )
 
@@ -22,7 +22,7 @@ func TestDisableAgentClosesConnections(t *testing.T) {
 	ag.available()
 	require.Equal(t, sid, ag.expect("assigned").obj("session").str("id"))
 
-	_, err := h.admin.DisableAgent(context.Background(), chat.AgentDisableArgs{Email: "dora@example.com"})
+	_, err := h.admin.DisableAgent(context.Background(), admin.AgentDisableArgs{Email: "dora@example.com"})
 	require.NoError(t, err)
 	code, reason := ag.expectClose()
 	assert.Equal(t, httpapi.CloseUnauthorized, code)

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/auth"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/httpapi"
@@ -45,7 +46,7 @@ type harness struct {
 	api    *httpapi.Server
 	srv    *httptest.Server
 	secret []byte
-	admin  *chat.Admin
+	admin  *admin.Admin
 	seq    atomic.Int64
 	// hubConfig, if set, adjusts the chat.Config of every start (tests of
 	// retention set Retention and JanitorInterval with it).
@@ -81,8 +82,11 @@ func (h *harness) start(opts ...harnessOption) {
 		o(&cfg)
 	}
 	h.db, h.hub = db, hub
+	h.admin = admin.New(db, admin.HubLive(hub))
+	if cfg.Accounts == nil {
+		cfg.Accounts = h.admin
+	}
 	h.api = httpapi.New(hub, cfg)
-	h.admin = chat.NewAdmin(db, hub)
 	h.srv = httptest.NewUnstartedServer(h.api)
 	h.srv.Start()
 	t.Cleanup(h.stop)
@@ -140,14 +144,14 @@ func (h *harness) customer(id string) (*client, frame) {
 func (h *harness) addAgent(name string, capacity int) string {
 	h.t.Helper()
 	email := strings.ToLower(name) + "@example.com"
-	_, err := h.admin.AddAgent(context.Background(), chat.AgentAddArgs{Name: name, Email: email, Capacity: capacity, Password: "pw-" + name})
+	_, err := h.admin.AddAgent(context.Background(), admin.AgentAddArgs{Name: name, Email: email, Capacity: capacity, Password: agentPassword(name)})
 	require.NoError(h.t, err)
 	return email
 }
 
 // putAgent stores an agent account directly, with the cheapest bcrypt
 // cost, unless one with its email exists, and returns the email. Creating
-// agents through chat.Admin costs a full-strength hash, about a second
+// agents through admin.Admin costs a full-strength hash, about a second
 // under -race; tests that are not about accounts use this instead.
 func (h *harness) putAgent(name string, capacity int) string {
 	h.t.Helper()
@@ -157,7 +161,7 @@ func (h *harness) putAgent(name string, capacity int) string {
 		require.NoError(h.t, err)
 		return email
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+name), bcrypt.MinCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(agentPassword(name)), bcrypt.MinCost)
 	require.NoError(h.t, err)
 	now := h.clock.now()
 	a := &parley.Agent{
@@ -168,11 +172,15 @@ func (h *harness) putAgent(name string, capacity int) string {
 	return email
 }
 
+// agentPassword is the password of the test agent called name (at least
+// auth.MinPasswordLen characters).
+func agentPassword(name string) string { return "pw-" + name + "-long-enough" }
+
 // login signs an agent in over HTTP and returns its token.
 func (h *harness) login(name string) string {
 	h.t.Helper()
 	var out struct{ Token string }
-	status := h.post("/v1/agent/login", map[string]string{"email": strings.ToLower(name) + "@example.com", "password": "pw-" + name}, &out)
+	status := h.post("/v1/agent/login", map[string]string{"email": strings.ToLower(name) + "@example.com", "password": agentPassword(name)}, &out)
 	require.Equal(h.t, http.StatusOK, status)
 	return out.Token
 }

@@ -25,8 +25,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct {
-		Email    string `json:"email"`
-		Password string `json:"password"`
+		Email       string `json:"email"`
+		Password    string `json:"password"`
+		NewPassword string `json:"new_password"`
 	}
 	if err := decodeBody(w, r, &body); err != nil {
 		writeError(w, err)
@@ -36,8 +37,18 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, parley.Errorf(parley.EBadRequest, "email and password are required."))
 		return
 	}
-	a, err := s.hub.Login(body.Email, body.Password)
-	if err != nil {
+	if s.cfg.Accounts == nil {
+		writeError(w, parley.Errorf(parley.EUnavailable, "Agent sign-in is not configured."))
+		return
+	}
+	a, err := s.cfg.Accounts.Login(r.Context(), body.Email, body.Password, body.NewPassword)
+	if parley.ErrorCode(err) == parley.EForbidden {
+		// A one-time password: say so in a field clients can test.
+		writeJSON(w, http.StatusForbidden, passwordChangeFrame{
+			ErrorFrame: parley.NewErrorFrame("", err), PasswordChangeRequired: true,
+		})
+		return
+	} else if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -51,6 +62,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		"expires_at": parley.TimeOf(exp),
 		"agent":      parley.AgentInfo{ID: a.ID, Name: a.Name, Email: a.Email, Capacity: a.Capacity},
 	})
+}
+
+// passwordChangeFrame is the login answer to a one-time password given
+// without new_password.
+type passwordChangeFrame struct {
+	parley.ErrorFrame
+	PasswordChangeRequired bool `json:"password_change_required"`
 }
 
 // handleSessions lists the customer's sessions of the customer window.

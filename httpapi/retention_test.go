@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
@@ -23,20 +23,18 @@ import (
 
 const retDay = 24 * time.Hour
 
-// retHarness is a harness whose hub purges sessions that ended more than
-// 90 days ago, checking every interval (a negative interval turns the
-// janitor off, so only admin commands purge).
+// retHarness is a harness with a janitor that purges sessions that ended
+// more than 90 days ago, checking every interval (a negative interval
+// means no janitor, so only admin commands purge).
 func retHarness(t *testing.T, interval time.Duration) *harness {
 	t.Helper()
 	h := newHarness(t)
-	h.hubConfig = func(c *chat.Config) {
-		c.Retention = parley.DefaultRetentionDays * retDay
-		c.JanitorInterval = interval
-		if interval < 0 {
-			c.Retention = -1
-		}
+	if interval > 0 {
+		j := admin.StartJanitor(h.db, admin.JanitorConfig{
+			Retention: parley.DefaultRetentionDays * retDay, PurgeInterval: interval, Now: h.clock.now,
+		})
+		t.Cleanup(func() { _ = j.Close() })
 	}
-	h.restart()
 	return h
 }
 
@@ -65,7 +63,7 @@ func retConversation(h *harness, id string, open bool, texts ...string) (string,
 // retExists reports whether the session is still stored. It is safe to
 // call from require.Eventually's condition goroutine.
 func retExists(h *harness, id string) bool {
-	_, err := h.admin.ShowSession(context.Background(), chat.SessionArgs{ID: id})
+	_, err := h.admin.ShowSession(context.Background(), admin.SessionArgs{ID: id})
 	if parley.ErrorCode(err) == parley.ENotFound {
 		return false
 	}
@@ -84,9 +82,9 @@ func retCheck(t *testing.T, db *storage.DB) storage.CheckReport {
 
 // retAudit returns the audit log, newest first, and requires that none of
 // texts appears anywhere in its JSON.
-func retAudit(t *testing.T, a *chat.Admin, texts ...string) []parley.AuditEntry {
+func retAudit(t *testing.T, a *admin.Admin, texts ...string) []parley.AuditEntry {
 	t.Helper()
-	es, err := a.AuditLog(context.Background(), chat.AuditArgs{})
+	es, err := a.AuditLog(context.Background(), admin.AuditArgs{})
 	require.NoError(t, err)
 	js, err := json.Marshal(es)
 	require.NoError(t, err)
@@ -126,7 +124,7 @@ func TestRetentionWindows(t *testing.T) {
 	s1, _ := retConversation(h, "ret-a", false, oldText)
 	sHeld, _ := retConversation(h, "ret-held", false, heldText)
 	sOpen, _ := retConversation(h, "ret-open", true, openText)
-	_, err := h.admin.AddHold(ctx, chat.HoldArgs{CustomerID: "ret-held", Reason: "case 7"})
+	_, err := h.admin.AddHold(ctx, admin.HoldArgs{CustomerID: "ret-held", Reason: "case 7"})
 	require.NoError(t, err)
 
 	// Day 2: another conversation of the first customer.
@@ -154,7 +152,7 @@ func TestRetentionWindows(t *testing.T) {
 	// held session.
 	h.clock.advance(76 * retDay)
 	require.Eventually(t, func() bool {
-		es, err := h.admin.AuditLog(ctx, chat.AuditArgs{})
+		es, err := h.admin.AuditLog(ctx, admin.AuditArgs{})
 		for _, e := range es {
 			if err == nil && e.Action == parley.AuditPurge && e.Actor == "janitor" {
 				return true
@@ -177,7 +175,7 @@ func TestRetentionWindows(t *testing.T) {
 	retCheck(t, h.db)
 
 	// Releasing the hold lets the janitor purge the held session.
-	_, err = h.admin.RemoveHold(ctx, chat.HoldArgs{CustomerID: "ret-held"})
+	_, err = h.admin.RemoveHold(ctx, admin.HoldArgs{CustomerID: "ret-held"})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return !retExists(h, sHeld) }, waitTime, 5*time.Millisecond)
 	held, _ := h.customer("ret-held")
@@ -211,7 +209,7 @@ func TestRetentionAdminEndAndErase(t *testing.T) {
 	require.Equal(t, sid, assignedID(ag))
 	h.say(cust, "", "ret: please end me")
 
-	d, err := h.admin.EndSession(ctx, chat.SessionArgs{ID: sid})
+	d, err := h.admin.EndSession(ctx, admin.SessionArgs{ID: sid})
 	require.NoError(t, err)
 	assert.Equal(t, parley.StateEnded, d.Session.State)
 	assert.Equal(t, parley.EndAdmin, d.Session.EndReason)
@@ -221,7 +219,7 @@ func TestRetentionAdminEndAndErase(t *testing.T) {
 		assert.Equal(t, "system", ev.obj("from").str("role"))
 	}
 	h.waitActive("Ret", 0)
-	_, err = h.admin.EndSession(ctx, chat.SessionArgs{ID: sid})
+	_, err = h.admin.EndSession(ctx, admin.SessionArgs{ID: sid})
 	assert.Equal(t, parley.EConflict, parley.ErrorCode(err), "ending twice")
 
 	// Erasure: an ended and an open session; the open one is ended first,
@@ -239,22 +237,22 @@ func TestRetentionAdminEndAndErase(t *testing.T) {
 	require.Equal(t, open, assignedID(ag))
 	h.say(eraser, "", "ret: erase me 2")
 
-	dry, err := h.admin.Erase(ctx, chat.EraseArgs{CustomerID: "ret-erase", DryRun: true})
+	dry, err := h.admin.Erase(ctx, admin.EraseArgs{CustomerID: "ret-erase", DryRun: true})
 	require.NoError(t, err)
 	assert.Equal(t, 2, dry.Sessions)
 	assert.ElementsMatch(t, []string{old, open}, dry.IDs)
 	assert.True(t, retExists(h, open))
 
 	// A hold blocks erasure until released.
-	_, err = h.admin.AddHold(ctx, chat.HoldArgs{CustomerID: "ret-erase", Reason: "litigation"})
+	_, err = h.admin.AddHold(ctx, admin.HoldArgs{CustomerID: "ret-erase", Reason: "litigation"})
 	require.NoError(t, err)
-	_, err = h.admin.Erase(ctx, chat.EraseArgs{CustomerID: "ret-erase"})
+	_, err = h.admin.Erase(ctx, admin.EraseArgs{CustomerID: "ret-erase"})
 	assert.Equal(t, parley.EConflict, parley.ErrorCode(err))
 	assert.True(t, retExists(h, old))
-	_, err = h.admin.RemoveHold(ctx, chat.HoldArgs{CustomerID: "ret-erase"})
+	_, err = h.admin.RemoveHold(ctx, admin.HoldArgs{CustomerID: "ret-erase"})
 	require.NoError(t, err)
 
-	res, err := h.admin.Erase(ctx, chat.EraseArgs{CustomerID: "ret-erase"})
+	res, err := h.admin.Erase(ctx, admin.EraseArgs{CustomerID: "ret-erase"})
 	require.NoError(t, err)
 	assert.Equal(t, dry.Sessions, res.Sessions)
 	assert.Equal(t, dry.Events+1, res.Events, "the ended event the erasure adds is erased and counted too")
@@ -264,7 +262,7 @@ func TestRetentionAdminEndAndErase(t *testing.T) {
 	assert.False(t, retExists(h, old))
 	assert.False(t, retExists(h, open))
 	retNotFound(h, eraser, "ret-erase", open)
-	list, err := h.admin.Sessions(ctx, chat.SessionsArgs{CustomerID: "ret-erase"})
+	list, err := h.admin.Sessions(ctx, admin.SessionsArgs{CustomerID: "ret-erase"})
 	require.NoError(t, err)
 	assert.Empty(t, list)
 	h.waitActive("Ret", 0)
@@ -549,16 +547,16 @@ func TestRetentionPurgeDuringLiveTraffic(t *testing.T) {
 	bigN, bigEvents := retSeedEnded(h, 1, 1500, "big") // 3000+ keys: several purge transactions
 	h.clock.advance(91 * retDay)
 	recent, recentEvents := retSeedEnded(h, 3, 2, "recent")
-	admin := retAdminSocket(h)
+	sock := retAdminSocket(h)
 
 	tr := startTraffic(h, 4)
 	tr.waitEach(5)
-	raw, err := admin.Do(context.Background(), "purge", chat.PurgeArgs{OlderThan: "90d"})
+	raw, err := sock.Do(context.Background(), "purge", admin.PurgeArgs{OlderThan: "90d"})
 	require.NoError(t, err)
 	tr.waitEach(5)
 	tr.halt()
 
-	var res chat.PurgeResult
+	var res admin.PurgeResult
 	require.NoError(t, json.Unmarshal(raw, &res))
 	assert.False(t, res.DryRun)
 	assert.Equal(t, n+bigN, res.Sessions)
@@ -567,7 +565,7 @@ func TestRetentionPurgeDuringLiveTraffic(t *testing.T) {
 	assert.Len(t, res.IDs, n+bigN)
 
 	tr.verify()
-	ended, err := h.admin.Sessions(context.Background(), chat.SessionsArgs{State: parley.StateEnded})
+	ended, err := h.admin.Sessions(context.Background(), admin.SessionsArgs{State: parley.StateEnded})
 	require.NoError(t, err)
 	assert.Len(t, ended, recent, "only the recent ended sessions are left")
 	rep := retCheck(t, h.db)
@@ -585,7 +583,7 @@ func TestRetentionPurgeDuringLiveTraffic(t *testing.T) {
 func TestRetentionBackupWhileMessagesFlow(t *testing.T) {
 	h := retHarness(t, -1)
 	retSeedEnded(h, 50, 5, "old")
-	admin := retAdminSocket(h)
+	sock := retAdminSocket(h)
 	tr := startTraffic(h, 3)
 	tr.waitEach(5)
 
@@ -594,18 +592,18 @@ func TestRetentionBackupWhileMessagesFlow(t *testing.T) {
 		before[p.name] = p.ackedTexts()
 	}
 	file := filepath.Join(t.TempDir(), "backup.db")
-	raw, err := admin.Do(context.Background(), "backup", chat.BackupArgs{Path: file})
+	raw, err := sock.Do(context.Background(), "backup", admin.BackupArgs{Path: file})
 	require.NoError(t, err)
 	tr.waitEach(5)
 	tr.halt()
-	var res chat.BackupResult
+	var res admin.BackupResult
 	require.NoError(t, json.Unmarshal(raw, &res))
 	assert.Equal(t, file, res.Path)
 	assert.Positive(t, res.Bytes)
 
-	_, err = admin.Do(context.Background(), "backup", chat.BackupArgs{Path: file})
+	_, err = sock.Do(context.Background(), "backup", admin.BackupArgs{Path: file})
 	assert.Equal(t, parley.EConflict, parley.ErrorCode(err), "a backup never overwrites")
-	_, err = admin.Do(context.Background(), "backup", chat.BackupArgs{Path: "relative.db"})
+	_, err = sock.Do(context.Background(), "backup", admin.BackupArgs{Path: "relative.db"})
 	assert.Equal(t, parley.EBadRequest, parley.ErrorCode(err))
 
 	db, err := storage.Open(file, storage.Options{Timeout: time.Second})

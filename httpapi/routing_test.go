@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/admin"
 )
 
 // ---- helpers shared by routing_test.go and resume_test.go ----
@@ -262,7 +262,7 @@ func TestRoutingCapacity(t *testing.T) {
 
 	// ...until an operator raises the capacity (parley agent set).
 	three := 3
-	row, err := h.admin.SetAgent(context.Background(), chat.AgentSetArgs{Email: "amy@example.com", Capacity: &three})
+	row, err := h.admin.SetAgent(context.Background(), admin.AgentSetArgs{Email: "amy@example.com", Capacity: &three})
 	require.NoError(t, err)
 	assert.Equal(t, 3, row.Capacity)
 	push := ag.waitFor("agent_status capacity 3", func(f frame) bool {

@@ -17,14 +17,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/auth"
-	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/parley"
 )
 
 // secAgentAccount stores an agent account directly, with a cheap password
-// hash: creating and signing in agents through chat.Admin costs about a
+// hash: creating and signing in agents through admin.Admin costs about a
 // second of bcrypt each under the race detector. The account follows the
 // harness's conventions (email name@example.com, password pw-Name), so
 // h.agent and h.login use it as they would one made by h.addAgent.
@@ -479,11 +479,11 @@ func TestSecurityDisabledAgent(t *testing.T) {
 	h := newHarness(t)
 	email := secAgentAccount(t, h, "Dora", 1)
 	token := h.login("Dora")
-	_, err := h.admin.DisableAgent(context.Background(), chat.AgentDisableArgs{Email: email})
+	_, err := h.admin.DisableAgent(context.Background(), admin.AgentDisableArgs{Email: email})
 	require.NoError(t, err)
 
 	var out frame
-	status := h.post("/v1/agent/login", map[string]string{"email": email, "password": "pw-Dora"}, &out)
+	status := h.post("/v1/agent/login", map[string]string{"email": email, "password": agentPassword("Dora")}, &out)
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.Equal(t, "unauthorized", out.str("code"))
 	assert.Empty(t, out.str("token"))
@@ -669,7 +669,7 @@ func TestSecurityLoginRateLimit(t *testing.T) {
 	// While limited, even the right password is refused: the limit is per
 	// address, so guessing cannot go on.
 	var out frame
-	assert.Equal(t, http.StatusTooManyRequests, h.post("/v1/agent/login", map[string]string{"email": email, "password": "pw-Rita"}, &out))
+	assert.Equal(t, http.StatusTooManyRequests, h.post("/v1/agent/login", map[string]string{"email": email, "password": agentPassword("Rita")}, &out))
 	// The limit passes with time.
 	h.clock.advance(2 * time.Minute)
 	assert.NotEmpty(t, h.login("Rita"))

@@ -46,10 +46,21 @@ type Config struct {
 	OutboundQueue int
 	// VisitorTTL is how long a visitor token lasts; default 30 days.
 	VisitorTTL time.Duration
+	// Accounts signs agents in (POST /v1/agent/login); *admin.Admin
+	// implements it. Without it, sign-in is unavailable.
+	Accounts Accounts
 	// Now is the clock for tokens; default time.Now.
 	Now func() time.Time
 	// Logger receives logs; default discards them.
 	Logger *slog.Logger
+}
+
+// Accounts checks agents' passwords. Login returns the agent whose email
+// and password match, after replacing its password with newPassword when
+// that is set. An EForbidden error means the password is a one-time
+// password that must be replaced: the client must send new_password.
+type Accounts interface {
+	Login(ctx context.Context, email, password, newPassword string) (*parley.Agent, error)
 }
 
 // Server serves Parley's HTTP and WebSocket API over a chat Hub.

@@ -48,9 +48,14 @@ const (
 	StatusOffline   = "offline"
 )
 
-// DefaultCapacity is the number of concurrent chats an agent handles unless
-// set otherwise.
-const DefaultCapacity = 2
+// Agent capacity: the number of concurrent chats an agent handles.
+const (
+	// DefaultCapacity is an agent's capacity unless set otherwise.
+	DefaultCapacity = 2
+	// MinCapacity and MaxCapacity bound the capacity an operator may set.
+	MinCapacity = 1
+	MaxCapacity = 100
+)
 
 // Customer is a customer as the host application's token describes it.
 // Profile is the token's optional profile object, shown to agents only.
@@ -181,7 +186,10 @@ type Agent struct {
 	Status       string `json:"status"`
 	Disabled     bool   `json:"disabled,omitempty"`
 	PasswordHash []byte `json:"password_hash,omitempty"`
-	CreatedAt    Time   `json:"created_at"`
+	// MustChangePassword is set while the agent's password is a generated
+	// one-time password: signing in with it requires choosing a new one.
+	MustChangePassword bool `json:"must_change_password,omitempty"`
+	CreatedAt          Time `json:"created_at"`
 }
 
 // Ref returns the agent as named in sessions.

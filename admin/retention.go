@@ -1,7 +1,10 @@
-package chat
+package admin
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/parley-chat/parley/parley"
@@ -118,90 +121,90 @@ func (r retention) audit(ctx context.Context, e *parley.AuditEntry) error {
 	return r.db.Update(ctx, func(tx *storage.Tx) error { return tx.AppendAudit(e) })
 }
 
-// janitor purges expired sessions every interval until the hub closes.
-func (h *Hub) janitor() {
-	defer h.wg.Done()
-	t := time.NewTicker(h.cfg.JanitorInterval)
+// JanitorConfig configures a Janitor.
+type JanitorConfig struct {
+	// Retention is how long ended sessions are kept, counted from their
+	// end. It must be positive.
+	Retention time.Duration
+	// PurgeInterval is how often the janitor purges; default 1h.
+	PurgeInterval time.Duration
+	// Now is the clock; default the database's.
+	Now func() time.Time
+	// Logger receives a line per purge that removed something, and errors.
+	Logger *slog.Logger
+}
+
+// Janitor purges expired sessions periodically (serve's --retention and
+// --purge-interval), recording each purge that removed something in the
+// audit log with actor "janitor".
+type Janitor struct {
+	ret     retention
+	cfg     JanitorConfig
+	log     *slog.Logger
+	closing chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// StartJanitor starts purging sessions of db that ended more than
+// cfg.Retention ago, every cfg.PurgeInterval, until Close.
+func StartJanitor(db *storage.DB, cfg JanitorConfig) *Janitor {
+	if cfg.PurgeInterval <= 0 {
+		cfg.PurgeInterval = time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = db.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	j := &Janitor{
+		ret: retention{db: db, now: cfg.Now}, cfg: cfg, log: cfg.Logger,
+		closing: make(chan struct{}), done: make(chan struct{}),
+	}
+	go j.run()
+	return j
+}
+
+// Close stops the janitor, interrupting a purge in progress, and waits
+// for it to finish.
+func (j *Janitor) Close() error {
+	j.once.Do(func() { close(j.closing) })
+	<-j.done
+	return nil
+}
+
+func (j *Janitor) run() {
+	defer close(j.done)
+	t := time.NewTicker(j.cfg.PurgeInterval)
 	defer t.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-j.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		select {
-		case <-h.closing:
+		case <-j.closing:
 			return
 		case <-t.C:
-			h.purgeExpired()
+			j.purgeExpired(ctx)
 		}
 	}
 }
 
 // purgeExpired runs one janitor pass.
-func (h *Hub) purgeExpired() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-h.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	r := retention{db: h.db, now: h.now}
-	res, err := r.purge(ctx, h.now().Add(-h.cfg.Retention), false, "janitor")
+func (j *Janitor) purgeExpired(ctx context.Context) {
+	res, err := j.ret.purge(ctx, j.cfg.Now().Add(-j.cfg.Retention), false, "janitor")
 	if err != nil && ctx.Err() == nil {
-		h.log.Error("retention purge failed", "err", err)
+		j.log.Error("retention purge failed", "err", err)
 		return
 	}
 	if res.Sessions > 0 {
-		h.log.Info("retention purge", "sessions", res.Sessions, "events", res.Events, "bytes", res.Bytes, "held", res.Held)
+		j.log.Info("retention purge", "sessions", res.Sessions, "events", res.Events, "bytes", res.Bytes, "held", res.Held)
 	}
-}
-
-// endRecord returns the ended form of a record and its ended event.
-func endRecord(r *parley.SessionRecord, by parley.Participant, reason string) (*parley.SessionRecord, parley.Event) {
-	next := cloneRecord(r)
-	next.State = parley.StateEnded
-	next.EndReason = reason
-	return next, parley.Event{Kind: parley.KindEnded, From: by, Reason: reason}
-}
-
-// adminParticipant is the author of events caused by operators.
-var adminParticipant = parley.Participant{Role: parley.RoleSystem, Name: "admin"}
-
-// EndSession ends an open session on an operator's behalf: through its
-// goroutine, so everyone in it is told.
-func (h *Hub) EndSession(ctx context.Context, id, reason string) error {
-	s := h.session(id)
-	if s == nil {
-		return endStored(ctx, h.db, id, reason)
-	}
-	done := make(chan error, 1)
-	s.post(command{kind: cmdEnd, from: adminParticipant, reason: reason, done: done})
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// endStored ends a session directly in the database, for when no server
-// runs (or the session has no goroutine, in which case it is not open).
-func endStored(ctx context.Context, db *storage.DB, id, reason string) error {
-	if _, err := parley.ParseID(id); err != nil {
-		return err
-	}
-	return db.Update(ctx, func(tx *storage.Tx) error {
-		rec, err := tx.Session(id)
-		if err != nil {
-			return err
-		}
-		if !rec.Open() {
-			return parley.Errorf(parley.EConflict, "Session %s has already ended.", id)
-		}
-		next, ev := endRecord(rec, adminParticipant, reason)
-		if _, err := tx.Append(id, &ev); err != nil {
-			return err
-		}
-		next.EndedAt = ev.At
-		return tx.PutSession(next)
-	})
 }

@@ -1,4 +1,9 @@
-package chat
+// Package admin carries out operator commands (agents, the queue,
+// sessions, retention, holds, audit, backups, stats), signs agents in, and
+// runs the retention janitor. It works over storage and a small Live
+// interface to the running hub, so the same code serves a running server
+// (through its admin socket) and a stopped one (on the database file).
+package admin
 
 import (
 	"context"
@@ -13,34 +18,36 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-// Admin carries out operator commands. It works on the database alone when
-// the server is stopped, and through the running Hub when there is one, so
-// both paths run the same code.
+// Admin carries out operator commands over db and the live service (a
+// running hub, or Offline when the server is stopped), so both paths run
+// the same code.
 type Admin struct {
-	db  *storage.DB
-	hub *Hub // nil when the server is not running
-	now func() time.Time
+	db   *storage.DB
+	live Live
+	now  func() time.Time
 }
 
-// NewAdmin returns an Admin over db; hub is nil when no server runs.
-func NewAdmin(db *storage.DB, hub *Hub) *Admin {
-	a := &Admin{db: db, hub: hub, now: db.Now}
-	return a
+// New returns an Admin over db and live; a nil live means Offline(db).
+func New(db *storage.DB, live Live) *Admin {
+	if live == nil {
+		live = Offline(db)
+	}
+	return &Admin{db: db, live: live, now: db.Now}
 }
 
-// AdminCommand is one named admin command: it decodes its JSON arguments
+// Command is one named admin command: it decodes its JSON arguments
 // and returns a result to encode as JSON.
-type AdminCommand func(a *Admin, ctx context.Context, args json.RawMessage) (any, error)
+type Command func(a *Admin, ctx context.Context, args json.RawMessage) (any, error)
 
 // adminCommands maps command names to their implementations.
-var adminCommands = map[string]AdminCommand{
+var adminCommands = map[string]Command{
 	"agent.add":     adminArgs((*Admin).AddAgent),
 	"agent.ls":      adminNoArgs((*Admin).ListAgents),
 	"agent.set":     adminArgs((*Admin).SetAgent),
 	"agent.disable": adminArgs((*Admin).DisableAgent),
 }
 
-func adminArgs[A any, R any](f func(*Admin, context.Context, A) (R, error)) AdminCommand {
+func adminArgs[A any, R any](f func(*Admin, context.Context, A) (R, error)) Command {
 	return func(a *Admin, ctx context.Context, raw json.RawMessage) (any, error) {
 		var args A
 		if len(raw) > 0 {
@@ -52,7 +59,7 @@ func adminArgs[A any, R any](f func(*Admin, context.Context, A) (R, error)) Admi
 	}
 }
 
-func adminNoArgs[R any](f func(*Admin, context.Context) (R, error)) AdminCommand {
+func adminNoArgs[R any](f func(*Admin, context.Context) (R, error)) Command {
 	return func(a *Admin, ctx context.Context, _ json.RawMessage) (any, error) { return f(a, ctx) }
 }
 
@@ -66,7 +73,7 @@ func (a *Admin) Do(ctx context.Context, name string, args json.RawMessage) (any,
 }
 
 // Online reports whether the admin works through a running server.
-func (a *Admin) Online() bool { return a.hub != nil }
+func (a *Admin) Online() bool { return a.live.Online() }
 
 // AgentRow is an agent as admin commands show it.
 type AgentRow struct {
@@ -102,19 +109,28 @@ type AgentDisableArgs struct {
 	Email string `json:"email"`
 }
 
+// maxNameLen bounds agent names, in bytes.
+const maxNameLen = 100
+
 func validCapacity(c int) error {
-	if c < 1 || c > 100 {
-		return parley.Errorf(parley.EBadRequest, "capacity must be between 1 and 100.")
+	if c < parley.MinCapacity || c > parley.MaxCapacity {
+		return parley.Errorf(parley.EBadRequest, "capacity must be between %d and %d.", parley.MinCapacity, parley.MaxCapacity)
 	}
 	return nil
 }
 
 // AddAgent creates an agent account.
 func (a *Admin) AddAgent(ctx context.Context, args AgentAddArgs) (AgentRow, error) {
+	return a.addAgent(ctx, args, false)
+}
+
+// addAgent creates an agent account; mustChange marks its password as a
+// one-time password.
+func (a *Admin) addAgent(ctx context.Context, args AgentAddArgs, mustChange bool) (AgentRow, error) {
 	args.Name = strings.TrimSpace(args.Name)
 	args.Email = strings.TrimSpace(args.Email)
-	if args.Name == "" || len(args.Name) > 100 {
-		return AgentRow{}, parley.Errorf(parley.EBadRequest, "name is required (at most 100 bytes).")
+	if args.Name == "" || len(args.Name) > maxNameLen {
+		return AgentRow{}, parley.Errorf(parley.EBadRequest, "name is required (at most %d bytes).", maxNameLen)
 	}
 	if addr, err := mail.ParseAddress(args.Email); err != nil || addr.Address != args.Email || len(args.Email) > 254 {
 		return AgentRow{}, parley.Errorf(parley.EBadRequest, "email %q is not a valid address.", args.Email)
@@ -133,6 +149,7 @@ func (a *Admin) AddAgent(ctx context.Context, args AgentAddArgs) (AgentRow, erro
 	ag := &parley.Agent{
 		ID: parley.NewID(now), Name: args.Name, Email: args.Email, Capacity: args.Capacity,
 		Status: parley.StatusOffline, PasswordHash: hash, CreatedAt: parley.TimeOf(now),
+		MustChangePassword: mustChange,
 	}
 	if err := a.db.Update(ctx, func(tx *storage.Tx) error { return tx.PutAgent(ag) }); err != nil {
 		return AgentRow{}, err
@@ -147,10 +164,7 @@ func (a *Admin) ListAgents(ctx context.Context) ([]AgentRow, error) {
 	if err := a.db.View(func(tx *storage.Tx) (err error) { agents, err = tx.Agents(); return }); err != nil {
 		return nil, err
 	}
-	var live map[string]parley.AgentInfo
-	if a.hub != nil {
-		live = a.hub.disp.agentStatuses()
-	}
+	live := a.live.AgentStatuses()
 	rows := make([]AgentRow, len(agents))
 	for i, ag := range agents {
 		rows[i] = a.row(ag, live)
@@ -175,8 +189,8 @@ func (a *Admin) SetAgent(ctx context.Context, args AgentSetArgs) (AgentRow, erro
 	ag, err := a.editAgent(ctx, args.Email, func(ag *parley.Agent) error {
 		if args.Name != nil {
 			name := strings.TrimSpace(*args.Name)
-			if name == "" || len(name) > 100 {
-				return parley.Errorf(parley.EBadRequest, "name is required (at most 100 bytes).")
+			if name == "" || len(name) > maxNameLen {
+				return parley.Errorf(parley.EBadRequest, "name is required (at most %d bytes).", maxNameLen)
 			}
 			ag.Name = name
 		}
@@ -184,7 +198,8 @@ func (a *Admin) SetAgent(ctx context.Context, args AgentSetArgs) (AgentRow, erro
 			ag.Capacity = *args.Capacity
 		}
 		if hash != nil {
-			ag.PasswordHash = hash
+			// The operator chose this password; it is not a one-time one.
+			ag.PasswordHash, ag.MustChangePassword = hash, false
 		}
 		if args.Enable {
 			ag.Disabled = false
@@ -240,23 +255,15 @@ func (a *Admin) editAgent(ctx context.Context, email string, edit func(*parley.A
 
 // changed tells the running server about an edited agent; a disabled
 // agent's open connections are closed.
-func (a *Admin) changed(ag *parley.Agent) {
-	if a.hub == nil {
-		return
-	}
-	a.hub.disp.agentChanged(ag)
-	if ag.Disabled {
-		a.hub.reg.disconnectAgent(ag.ID, parley.ReasonDisabled)
-	}
-}
+func (a *Admin) changed(ag *parley.Agent) { a.live.AgentChanged(ag) }
 
 func (a *Admin) row(ag *parley.Agent, live map[string]parley.AgentInfo) AgentRow {
 	r := AgentRow{
 		ID: ag.ID, Name: ag.Name, Email: ag.Email, Capacity: ag.Capacity,
 		Status: parley.StatusOffline, Disabled: ag.Disabled, CreatedAt: ag.CreatedAt,
 	}
-	if a.hub != nil && live == nil {
-		live = a.hub.disp.agentStatuses()
+	if live == nil {
+		live = a.live.AgentStatuses()
 	}
 	if info, ok := live[ag.ID]; ok {
 		r.Status, r.Active = info.Status, info.Active
@@ -267,8 +274,8 @@ func (a *Admin) row(ag *parley.Agent, live map[string]parley.AgentInfo) AgentRow
 	return r
 }
 
-// AdminCommands lists the names of the admin commands, sorted.
-func AdminCommands() []string {
+// Commands lists the names of the admin commands, sorted.
+func Commands() []string {
 	names := make([]string, 0, len(adminCommands))
 	for n := range adminCommands {
 		names = append(names, n)

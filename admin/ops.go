@@ -1,4 +1,4 @@
-package chat
+package admin
 
 import (
 	"context"
@@ -6,12 +6,11 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/parley"
-	"github.com/parley-chat/parley/queue"
 	"github.com/parley-chat/parley/storage"
 )
 
 func init() {
-	for name, cmd := range map[string]AdminCommand{
+	for name, cmd := range map[string]Command{
 		"queue.ls":      adminNoArgs((*Admin).Queue),
 		"sessions.ls":   adminArgs((*Admin).Sessions),
 		"sessions.show": adminArgs((*Admin).ShowSession),
@@ -43,32 +42,20 @@ type QueueRow struct {
 // Queue lists waiting sessions, next first. With a server running the
 // order is the dispatcher's own; otherwise the stored queue's.
 func (a *Admin) Queue(ctx context.Context) ([]QueueRow, error) {
-	var order []string
-	if a.hub != nil {
-		_ = a.hub.disp.call(func() {
-			a.hub.disp.router.Queue.Each(func(_ int, e queue.Entry) bool {
-				order = append(order, e.ID)
-				return true
-			})
-		})
+	order, err := a.live.QueueOrder()
+	if err != nil {
+		return nil, err
 	}
 	now := a.now()
 	rows := []QueueRow{}
-	err := a.db.View(func(tx *storage.Tx) error {
-		var recs []*parley.SessionRecord
-		if order == nil {
-			var err error
-			if recs, err = tx.QueuedSessions(); err != nil {
+	err = a.db.View(func(tx *storage.Tx) error {
+		recs := make([]*parley.SessionRecord, 0, len(order))
+		for _, id := range order {
+			r, err := tx.Session(id)
+			if err != nil {
 				return err
 			}
-		} else {
-			for _, id := range order {
-				r, err := tx.Session(id)
-				if err != nil {
-					return err
-				}
-				recs = append(recs, r)
-			}
+			recs = append(recs, r)
 		}
 		for i, r := range recs {
 			rows = append(rows, QueueRow{
@@ -165,13 +152,7 @@ func (a *Admin) ShowSession(ctx context.Context, args SessionArgs) (SessionDetai
 
 // EndSession ends an open session with reason admin.
 func (a *Admin) EndSession(ctx context.Context, args SessionArgs) (SessionDetail, error) {
-	var err error
-	if a.hub != nil {
-		err = a.hub.EndSession(ctx, args.ID, parley.EndAdmin)
-	} else {
-		err = endStored(ctx, a.db, args.ID, parley.EndAdmin)
-	}
-	if err != nil {
+	if err := a.live.EndSession(ctx, args.ID, parley.EndAdmin); err != nil {
 		return SessionDetail{}, err
 	}
 	if err := a.ret().audit(ctx, &parley.AuditEntry{Action: parley.AuditEnd, Actor: "cli", SessionID: args.ID}); err != nil {
@@ -190,6 +171,9 @@ type PurgeArgs struct {
 
 // Purge removes sessions that ended longer ago than OlderThan.
 func (a *Admin) Purge(ctx context.Context, args PurgeArgs) (PurgeResult, error) {
+	if args.OlderThan == "" {
+		return PurgeResult{}, parley.Errorf(parley.EBadRequest, "older_than is required (e.g. 90d).")
+	}
 	d, err := parley.ParseDuration(args.OlderThan)
 	if err != nil {
 		return PurgeResult{}, err
@@ -382,50 +366,29 @@ type StatsResult struct {
 	Queued         int            `json:"queued"`
 	OldestWaitS    int            `json:"oldest_wait_s"`
 	AgentsByStatus map[string]int `json:"agents_by_status"`
-	Connections    int            `json:"connections,omitempty"`
+	Connections    int            `json:"connections"`
 	DatabaseBytes  int64          `json:"database_bytes"`
-	Messages       uint64         `json:"messages_since_start,omitempty"`
+	Messages       uint64         `json:"messages_since_start"`
 }
 
 // Stats summarises open sessions, the queue, agents and the database.
+// Connections and messages are counted only while a server runs; they are
+// zero otherwise.
 func (a *Admin) Stats(ctx context.Context) (StatsResult, error) {
-	res := StatsResult{Online: a.hub != nil, AgentsByStatus: map[string]int{}}
+	res := StatsResult{Online: a.live.Online()}
 	size, err := a.db.Size()
 	if err != nil {
 		return res, err
 	}
 	res.DatabaseBytes = size
-	if a.hub != nil {
-		st := a.hub.Stats()
-		res.OpenSessions, res.Queued, res.OldestWaitS = st.OpenSessions, st.Queued, st.OldestWaitS
-		res.AgentsByStatus = st.AgentsByStatus
-		res.Connections = st.CustomerConns + st.AgentConns
-		res.Messages = st.Messages
-		return res, nil
+	st, err := a.live.Stats()
+	if err != nil {
+		return res, err
 	}
-	err = a.db.View(func(tx *storage.Tx) error {
-		open, err := tx.OpenSessions()
-		if err != nil {
-			return err
-		}
-		queued, err := tx.QueuedSessions()
-		if err != nil {
-			return err
-		}
-		agents, err := tx.Agents()
-		if err != nil {
-			return err
-		}
-		res.OpenSessions, res.Queued = len(open), len(queued)
-		if len(queued) > 0 {
-			res.OldestWaitS = max(0, int(a.now().Sub(queued[0].QueuedAt.Time).Seconds()))
-		}
-		for _, ag := range agents {
-			if !ag.Disabled {
-				res.AgentsByStatus[parley.StatusOffline]++
-			}
-		}
-		return nil
-	})
-	return res, err
+	res.OpenSessions, res.Queued, res.OldestWaitS = st.OpenSessions, st.Queued, st.OldestWaitS
+	res.AgentsByStatus, res.Connections, res.Messages = st.AgentsByStatus, st.Connections, st.Messages
+	if res.AgentsByStatus == nil {
+		res.AgentsByStatus = map[string]int{}
+	}
+	return res, nil
 }
