@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/parley"
-	"github.com/parley-chat/parley/queue"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -45,12 +44,7 @@ type QueueRow struct {
 func (a *Admin) Queue(ctx context.Context) ([]QueueRow, error) {
 	var order []string
 	if a.hub != nil {
-		_ = a.hub.disp.call(func() {
-			a.hub.disp.router.Queue.Each(func(_ int, e queue.Entry) bool {
-				order = append(order, e.ID)
-				return true
-			})
-		})
+		order = a.hub.disp.queueOrder()
 	}
 	now := a.now()
 	rows := []QueueRow{}

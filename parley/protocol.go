@@ -203,7 +203,7 @@ type CustomerQueueFrame struct {
 	Type      string `json:"type"`
 	SessionID string `json:"session_id"`
 	Position  int    `json:"position"`
-	EWTSecond int    `json:"ewt_s"`
+	EWTSeconds int   `json:"ewt_s"`
 }
 
 // AgentQueueFrame tells agents how the queue stands.
