@@ -231,7 +231,7 @@ func TestRoutingCapacity(t *testing.T) {
 	assert.Equal(t, 2, w.obj("agent").num("capacity"))
 	ag.available()
 	got := []string{assignedID(ag), assignedID(ag)}
-	assert.ElementsMatch(t, ids[:2], got, "the two oldest sessions go to the agent")
+	assert.Equal(t, ids[:2], got, "the two oldest sessions go to the agent, in queue order")
 
 	// The third waits, first in line.
 	custs[2].waitFor("queue position 1", func(f frame) bool {
@@ -272,6 +272,36 @@ func TestRoutingCapacity(t *testing.T) {
 	assert.Equal(t, s4.str("id"), assignedID(ag))
 	assert.Equal(t, "Amy", joinedBy(c4))
 	h.waitActive("Amy", 3)
+}
+
+// TestRoutingAssignedInQueueOrder makes an agent with many free slots
+// available while many sessions wait, and checks that the assigned pushes
+// arrive in queue order and that assigned_at follows that order.
+func TestRoutingAssignedInQueueOrder(t *testing.T) {
+	h := newHarness(t)
+	const n = 6
+	ids := make([]string, n)
+	for i := range ids {
+		c, _ := h.customer(fmt.Sprintf("order-%d", i))
+		s := h.startSession(c)
+		require.Equal(t, i+1, s.num("position"), "customer %d", i)
+		ids[i] = s.str("id")
+	}
+	ag, _ := h.fastAgent("Amy", n)
+	ag.available()
+	got := make([]string, n)
+	at := make([]time.Time, n)
+	for i := range got {
+		s := ag.expect("assigned").obj("session")
+		got[i] = s.str("id")
+		var err error
+		at[i], err = time.Parse(time.RFC3339Nano, s.str("assigned_at"))
+		require.NoError(t, err, "assigned_at of %v", s)
+	}
+	require.Equal(t, ids, got, "assigned pushes arrive in queue order")
+	for i := 1; i < n; i++ {
+		assert.False(t, at[i].Before(at[i-1]), "assigned_at %d (%v) is before %d (%v)", i, at[i], i-1, at[i-1])
+	}
 }
 
 // TestRoutingDraining checks break, draining and offline: none of them
