@@ -34,6 +34,9 @@ func (h *Hub) AttachCustomer(c Conn, cust parley.Customer, req, token string) (*
 		h.reg.removeCustomer(cust.ID, g)
 		return nil, err
 	}
+	if hook := h.disp.hooks.customerRead; hook != nil {
+		hook(cust.ID)
+	}
 	if rec != nil {
 		w := h.wire(rec, last)
 		open = &w

@@ -34,6 +34,9 @@ type dispatcherHooks struct {
 	// attached runs in AttachAgent after the connection is registered and
 	// the snapshot taken, before the welcome is built.
 	attached func(agentID string)
+	// customerRead runs in AttachCustomer after the open session was read
+	// from storage, before the welcome is sent.
+	customerRead func(customerID string)
 }
 
 // dispatcher is the one goroutine that owns routing. Its decisions are

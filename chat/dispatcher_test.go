@@ -266,3 +266,35 @@ func TestDispatcherPanicInHandover(t *testing.T) {
 	assert.Equal(t, s2, str(assignedSession(t, c), "id"))
 	assert.Empty(t, h.disp.queueOrder())
 }
+
+// TestAttachCustomerSeesEventsWhileAttaching assigns the customer's
+// session between the read of its open session and the welcome of a
+// second connection: that connection must hear of the join, in the
+// welcome's session or as an event after it.
+func TestAttachCustomerSeesEventsWhileAttaching(t *testing.T) {
+	h := openTestHub(t)
+	sid, _, _ := startCustomer(t, h, "cust")
+	a := putTestAgent(t, h, "amy", 1)
+	cl, c, _ := attachAgent(t, h, a)
+
+	h.disp.hooks.customerRead = func(string) {
+		setStatus(t, cl, c, parley.StatusAvailable)
+		require.Equal(t, sid, str(assignedSession(t, c), "id"))
+	}
+	c2 := newFakeConn()
+	_, err := h.AttachCustomer(c2, parley.Customer{ID: "cust", Name: "cust"}, "hello-2", "")
+	require.NoError(t, err)
+	h.disp.hooks.customerRead = nil
+
+	w := c2.next(t)
+	require.Equal(t, "welcome", str(w, "type"), "the welcome comes first, got %v", w)
+	open := obj(w, "open_session")
+	require.Equal(t, sid, str(open, "id"))
+	if str(open, "state") == parley.StateActive {
+		return
+	}
+	ev := c2.waitFor(t, "agent_joined", func(f map[string]any) bool {
+		return str(f, "type") == "event" && str(obj(f, "event"), "kind") == parley.KindAgentJoined
+	})
+	assert.Equal(t, sid, str(ev, "session_id"))
+}
