@@ -24,4 +24,3 @@ func TestGateHoldsPushesUntilOpened(t *testing.T) {
 	}
 	assert.Equal(t, []string{"welcome", "a", "b", "c", "d"}, got)
 }
-
