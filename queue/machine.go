@@ -487,10 +487,15 @@ func (m *Machine) release(a *machineAgent, sessionID string, effs []Effect) []Ef
 func (m *Machine) Ended(sessionID string, agents []string) []Effect {
 	m.dequeue(sessionID)
 	var effs []Effect
+	held := slices.Clone(agents)
+	var others []string
 	for agentID := range m.reserved[sessionID] {
-		agents = append(agents, agentID)
+		if !slices.Contains(held, agentID) {
+			others = append(others, agentID)
+		}
 	}
-	for _, id := range agents {
+	slices.Sort(others) // deterministic effects
+	for _, id := range append(held, others...) {
 		a := m.agents[id]
 		if a == nil {
 			continue
