@@ -271,8 +271,13 @@ func (m *Machine) Agents(fn func(id string, v AgentView, disabled bool)) {
 // ---- the queue ----
 
 // Enqueue adds a waiting session of customer that entered the queue at
-// at. A session already waiting keeps its place.
+// at. A session already waiting keeps its place. A session with a slot
+// reserved for it is being handed to an agent and is not queued; if that
+// handover fails, it is requeued then.
 func (m *Machine) Enqueue(sessionID, customerID string, at time.Time) {
+	if len(m.reserved[sessionID]) > 0 {
+		return
+	}
 	if m.router.Queue.Push(Entry{ID: sessionID, At: at}) {
 		m.waiting[sessionID] = customerID
 		m.dirty = true
@@ -517,7 +522,16 @@ func (m *Machine) Left(agentID, sessionID, customerID string, requeue bool, at, 
 		m.Enqueue(sessionID, customerID, at)
 		effs = m.Route(now)
 	}
-	if a := m.agents[agentID]; a != nil {
+	a := m.agents[agentID]
+	switch {
+	case a == nil:
+	case m.reserved[sessionID][agentID] != nil:
+		// Routed straight back to the agent that left it (no one else had
+		// a free slot): the new reservation keeps the session, only the
+		// old slot is freed.
+		m.router.Pool.Release(agentID)
+		effs = m.refresh(a, effs)
+	default:
 		effs = m.release(a, sessionID, effs)
 	}
 	return effs
