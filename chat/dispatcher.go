@@ -47,15 +47,18 @@ type dispatcherHooks struct {
 // more than its capacity. It never blocks on a session: it posts to their
 // unbounded control mailboxes.
 //
-// Assigned pushes reach an agent in queue order: the machine hands an
-// agent at most one session at a time and the next one only once the
-// previous session reported back (assigned or assignFailed), so the
-// sessions stamp assigned_at and push assigned one after the other, in
-// the order the slots were reserved. Reserved slots count as taken.
+// Assigned pushes reach an agent in queue order, and assigned_at follows
+// it: the machine stamps assigned_at when it reserves a slot, in queue
+// order, and hands the sessions over at once so they store the join in
+// parallel (one group commit); each routed session then waits for the
+// previous routed session of the same agent to have pushed (or failed)
+// before it pushes assigned (see handoffs). Reserved slots count as taken.
 type dispatcher struct {
 	hub *Hub
 	in  chan func()
 	m   *queue.Machine
+	// handoffs order the assigned pushes of each agent.
+	handoffs *handoffs
 	// accounts are the agents' accounts, for assignments and operators.
 	accounts map[string]*parley.Agent
 	hooks    dispatcherHooks
@@ -68,6 +71,7 @@ func newDispatcher(h *Hub) *dispatcher {
 		in:       make(chan func(), dispatcherInbox),
 		m:        queue.NewMachine(),
 		accounts: make(map[string]*parley.Agent),
+		handoffs: newHandoffs(),
 		stopped:  make(chan struct{}),
 	}
 }
@@ -128,6 +132,7 @@ func (d *dispatcher) exec(effs []queue.Effect) {
 		if err := d.do(e); err != nil {
 			d.hub.log.Error("dispatcher effect failed", "kind", e.Kind, "agent", e.Agent, "session", e.Session, "err", err)
 			if e.Kind == queue.EffAssign {
+				d.handoffs.finish(e.Agent, e.Session)
 				effs = append(effs, d.m.HandoverFailed(e.Agent, e.Session)...)
 			}
 		}
@@ -204,11 +209,13 @@ func (d *dispatcher) give(e queue.Effect, reply *answer) error {
 		d.exec(d.m.AssignFailed(e.Agent, e.Session, false, "", time.Time{}))
 		return nil
 	}
+	d.handoffs.add(e.Agent, e.Session, e.At, e.Ordered)
 	c := command{kind: cmdAssign, agent: a}
 	if reply != nil {
 		c.conn, c.req = reply.conn, reply.req
 	}
 	if !s.ctrl.post(c) {
+		d.handoffs.finish(e.Agent, e.Session)
 		d.exec(d.m.AssignFailed(e.Agent, e.Session, false, "", time.Time{}))
 	}
 	return nil
@@ -300,6 +307,8 @@ func (d *dispatcher) assigned(agentID, id string) {
 
 // assignFailed undoes a reservation whose session could not take the agent.
 func (d *dispatcher) assignFailed(agentID, id string, requeue *requeueInfo) {
+	// Let the agent's next session push at once.
+	d.handoffs.finish(agentID, id)
 	d.post(func() {
 		if requeue != nil {
 			d.exec(d.m.AssignFailed(agentID, id, true, requeue.customerID, requeue.at))

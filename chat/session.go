@@ -446,11 +446,14 @@ func (s *session) leave(c command) {
 // assign adds an agent chosen by the dispatcher (routing or accept). It
 // always reports back to the dispatcher, even if it panics: assigned once
 // the join is stored and the agent was told, assignFailed (with a requeue
-// when the session was waiting) otherwise. The dispatcher hands the agent
-// its next session only then, so the agent hears of its sessions in queue
-// order.
+// when the session was waiting) otherwise. The join is stored with the
+// assigned_at the dispatcher stamped, and assigned is pushed only once the
+// agent's earlier routed sessions have pushed theirs, so an agent hears of
+// its sessions in queue order.
 func (s *session) assign(c command) {
 	a := c.agent
+	turn := s.hub.disp.handoffs.take(a.ID, s.id)
+	defer turn.finish()
 	wasQueued := s.rec.State == parley.StateQueued
 	queuedAt := s.rec.QueuedAt.Time
 	committed, reported := false, false
@@ -481,7 +484,11 @@ func (s *session) assign(c command) {
 	next.State = parley.StateActive
 	ev := parley.Event{Kind: parley.KindAgentJoined, From: a.Participant()}
 	if next.AssignedAt.IsZero() {
-		next.AssignedAt = parley.TimeOf(s.hub.now())
+		at := s.hub.now()
+		if turn != nil && !turn.at.IsZero() {
+			at = turn.at
+		}
+		next.AssignedAt = parley.TimeOf(at)
 	}
 	if err := s.commit(next, &ev); err != nil {
 		// The deferred report requeues a waiting session.
@@ -512,6 +519,7 @@ func (s *session) assign(c command) {
 		},
 	}
 	frame := encode(af)
+	turn.waitTurn(s.hub.closing)
 	if c.conn != nil {
 		af.Re = c.req
 		c.conn.Send(encode(af))

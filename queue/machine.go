@@ -34,10 +34,14 @@ type EffectKind int
 
 // Effect kinds.
 const (
-	// EffAssign asks to hand Session to Agent. Reply, if set, is the
-	// manual accept's connection, to answer with the assigned frame. The
-	// executor must report the outcome with AssignDone or AssignFailed (or
-	// HandoverFailed if it could not hand it over at all).
+	// EffAssign asks to hand Session to Agent, with At as the session's
+	// assigned_at. Reply, if set, is the manual accept's connection, to
+	// answer with the assigned frame. The executor must report the outcome
+	// with AssignDone or AssignFailed (or HandoverFailed if it could not
+	// hand it over at all). The EffAssign effects of one agent come in
+	// queue order, At never decreasing; those with Ordered set must reach
+	// the agent in that order (they are sessions taken from the queue, so
+	// each session has at most one of them outstanding).
 	EffAssign EffectKind = iota + 1
 	// EffStatus asks to tell Agent its Status, Active and Capacity; Reply,
 	// if set, gets it as the answer to a status request and the agent's
@@ -68,6 +72,8 @@ type Effect struct {
 	EWTSeconds int
 	Queue      parley.QueueInfo
 	Err        error
+	At         time.Time
+	Ordered    bool
 }
 
 // reservation is a slot taken for a session that its session has not yet
@@ -88,12 +94,8 @@ type machineAgent struct {
 	// sessions holds every session the agent is in or has a slot reserved
 	// for; its size is the agent's active count.
 	sessions map[string]struct{}
-	// pending are reservations not yet handed to their sessions, in the
-	// order they were made (queue order for routed sessions); inflight is
-	// the one handed over and not yet confirmed. At most one is in flight,
-	// so an agent hears of its sessions in the order they were reserved.
-	pending  []*reservation
-	inflight *reservation
+	// stamped is the latest assigned_at given to one of its sessions.
+	stamped time.Time
 }
 
 // AgentView describes an agent for welcomes and operators.
@@ -101,9 +103,8 @@ type AgentView struct {
 	Status   string
 	Capacity int
 	Active   int
-	// Sessions are the sessions the agent is in, or whose handover already
-	// started; sessions still waiting for their handover are left out:
-	// the agent hears of them through EffAssign.
+	// Sessions are the sessions the agent is in or has a slot reserved
+	// for.
 	Sessions []string
 }
 
@@ -120,7 +121,9 @@ type Machine struct {
 	waiting map[string]string // queued session -> customer
 	lastPos map[string]int    // position each waiting customer was last told
 	// reserved maps a session to the agents holding a reservation for it.
-	reserved  map[string]map[string]*reservation
+	reserved map[string]map[string]*reservation
+	// holders counts the agents holding or reserving each session.
+	holders   map[string]int
 	dirty     bool
 	lastInfo  parley.QueueInfo
 	avgGap    float64 // seconds
@@ -135,6 +138,7 @@ func NewMachine() *Machine {
 		waiting:  make(map[string]string),
 		lastPos:  make(map[string]int),
 		reserved: make(map[string]map[string]*reservation),
+		holders:  make(map[string]int),
 		avgGap:   EWTInitialGap.Seconds(),
 	}
 }
@@ -179,6 +183,7 @@ func (m *Machine) Hold(agentID, sessionID string) {
 		return
 	}
 	a.sessions[sessionID] = struct{}{}
+	m.holders[sessionID]++
 	m.router.Pool.Hold(agentID)
 }
 
@@ -253,9 +258,7 @@ func (m *Machine) Agent(id string) (AgentView, bool) {
 	}
 	v := AgentView{Status: a.status, Capacity: m.router.Pool.Capacity(id), Active: len(a.sessions)}
 	for s := range a.sessions {
-		if !slices.ContainsFunc(a.pending, func(r *reservation) bool { return r.session == s }) {
-			v.Sessions = append(v.Sessions, s)
-		}
+		v.Sessions = append(v.Sessions, s)
 	}
 	slices.Sort(v.Sessions)
 	return v, true
@@ -271,11 +274,17 @@ func (m *Machine) Agents(fn func(id string, v AgentView, disabled bool)) {
 // ---- the queue ----
 
 // Enqueue adds a waiting session of customer that entered the queue at
-// at. A session already waiting keeps its place. A session with a slot
-// reserved for it is being handed to an agent and is not queued; if that
-// handover fails, it is requeued then.
+// at. A session already waiting keeps its place. A session an agent holds
+// or has a slot reserved for is not queued: it has an agent, or is being
+// handed to one and is requeued if that fails.
 func (m *Machine) Enqueue(sessionID, customerID string, at time.Time) {
-	if len(m.reserved[sessionID]) > 0 {
+	m.enqueue(sessionID, customerID, at, 0)
+}
+
+// enqueue is Enqueue for a session that may still be held by up to
+// holders agents.
+func (m *Machine) enqueue(sessionID, customerID string, at time.Time, holders int) {
+	if m.holders[sessionID] > holders {
 		return
 	}
 	if m.router.Queue.Push(Entry{ID: sessionID, At: at}) {
@@ -384,32 +393,29 @@ func (m *Machine) Route(now time.Time) []Effect {
 		m.noteMatch(now)
 		effs = m.reserve(m.agents[as.Agent], &reservation{
 			agent: as.Agent, session: e.ID, customer: customer, at: e.At, queued: true,
-		}, effs)
+		}, now, effs)
 	}
 }
 
-// reserve records a reservation whose slot is already taken in the pool,
-// and hands it over if the agent has nothing in flight.
-func (m *Machine) reserve(a *machineAgent, r *reservation, effs []Effect) []Effect {
+// reserve records a reservation whose slot is already taken in the pool
+// and hands it over, stamped with its assigned_at: now, or the agent's
+// previous stamp if the clock went back.
+func (m *Machine) reserve(a *machineAgent, r *reservation, now time.Time, effs []Effect) []Effect {
+	if _, ok := a.sessions[r.session]; !ok {
+		m.holders[r.session]++
+	}
 	a.sessions[r.session] = struct{}{}
-	a.pending = append(a.pending, r)
 	if m.reserved[r.session] == nil {
 		m.reserved[r.session] = make(map[string]*reservation)
 	}
 	m.reserved[r.session][a.id] = r
-	return m.handNext(a, effs)
-}
-
-// handNext hands the agent's next pending reservation to its session if
-// none is in flight.
-func (m *Machine) handNext(a *machineAgent, effs []Effect) []Effect {
-	if a.inflight != nil || len(a.pending) == 0 {
-		return effs
+	if now.After(a.stamped) {
+		a.stamped = now
 	}
-	r := a.pending[0]
-	a.pending = slices.Delete(a.pending, 0, 1)
-	a.inflight = r
-	return append(effs, Effect{Kind: EffAssign, Agent: r.agent, Session: r.session, Customer: r.customer, Reply: r.reply})
+	return append(effs, Effect{
+		Kind: EffAssign, Agent: r.agent, Session: r.session, Customer: r.customer, Reply: r.reply,
+		At: a.stamped, Ordered: r.queued,
+	})
 }
 
 // forget drops a reservation from every index; it reports whether it was
@@ -423,24 +429,16 @@ func (m *Machine) forget(a *machineAgent, sessionID string) (*reservation, bool)
 	if len(m.reserved[sessionID]) == 0 {
 		delete(m.reserved, sessionID)
 	}
-	if a.inflight == r {
-		a.inflight = nil
-	}
-	a.pending = slices.DeleteFunc(a.pending, func(p *reservation) bool { return p == r })
 	return r, true
 }
 
 // AssignDone confirms that the session took the agent: the reservation
-// becomes a held session and the agent's next pending one is handed over.
+// becomes a held session.
 func (m *Machine) AssignDone(agentID, sessionID string) []Effect {
-	a := m.agents[agentID]
-	if a == nil {
-		return nil
+	if a := m.agents[agentID]; a != nil {
+		m.forget(a, sessionID)
 	}
-	if _, ok := m.forget(a, sessionID); !ok {
-		return nil
-	}
-	return m.handNext(a, nil)
+	return nil
 }
 
 // AssignFailed undoes a reservation whose session could not take the
@@ -455,11 +453,11 @@ func (m *Machine) AssignFailed(agentID, sessionID string, requeue bool, customer
 	if _, ok := m.forget(a, sessionID); !ok {
 		return nil
 	}
+	effs := m.release(a, sessionID, nil)
 	if requeue {
 		m.Enqueue(sessionID, customerID, at)
 	}
-	effs := m.release(a, sessionID, nil)
-	return m.handNext(a, effs)
+	return effs
 }
 
 // HandoverFailed undoes a reservation the executor could not hand to its
@@ -483,6 +481,9 @@ func (m *Machine) release(a *machineAgent, sessionID string, effs []Effect) []Ef
 		return effs
 	}
 	delete(a.sessions, sessionID)
+	if m.holders[sessionID]--; m.holders[sessionID] <= 0 {
+		delete(m.holders, sessionID)
+	}
 	m.router.Pool.Release(a.id)
 	return m.refresh(a, effs)
 }
@@ -507,7 +508,6 @@ func (m *Machine) Ended(sessionID string, agents []string) []Effect {
 		}
 		m.forget(a, sessionID)
 		effs = m.release(a, sessionID, effs)
-		effs = m.handNext(a, effs)
 	}
 	return effs
 }
@@ -519,7 +519,7 @@ func (m *Machine) Ended(sessionID string, agents []string) []Effect {
 func (m *Machine) Left(agentID, sessionID, customerID string, requeue bool, at, now time.Time) []Effect {
 	var effs []Effect
 	if requeue {
-		m.Enqueue(sessionID, customerID, at)
+		m.enqueue(sessionID, customerID, at, 1) // the leaving agent still holds it
 		effs = m.Route(now)
 	}
 	a := m.agents[agentID]
@@ -582,7 +582,7 @@ func (m *Machine) Accept(agentID, sessionID string, open func(id string) bool, r
 		m.dequeue(sessionID)
 		m.noteMatch(now)
 	}
-	return m.reserve(a, r, nil)
+	return m.reserve(a, r, now, nil)
 }
 
 // entry returns a waiting session's queue entry.

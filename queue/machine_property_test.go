@@ -27,8 +27,7 @@ type mmAgent struct {
 	conns    int
 	disabled bool
 	sessions []string
-	pending  []mmRes
-	inflight *mmRes
+	reserved []mmRes // unconfirmed reservations, oldest first
 }
 
 type machineModel struct {
@@ -91,9 +90,10 @@ func (mm *machineModel) setStatus(id, status string) {
 	mm.emitStatus(id)
 }
 
-func (mm *machineModel) enqueue(s, customer string, at time.Time) {
-	for id := range mm.agents {
-		if _, ok := mm.reservation(id, s); ok {
+// enqueue queues s unless an agent other than except holds it.
+func (mm *machineModel) enqueue(s, customer string, at time.Time, except ...string) {
+	for id, a := range mm.agents {
+		if slices.Contains(a.sessions, s) && !slices.Contains(except, id) {
 			return
 		}
 	}
@@ -125,19 +125,8 @@ func (mm *machineModel) route() {
 func (mm *machineModel) reserve(id string, r mmRes) {
 	a := mm.agents[id]
 	a.sessions = append(a.sessions, r.session)
-	a.pending = append(a.pending, r)
-	mm.handNext(id)
-}
-
-func (mm *machineModel) handNext(id string) {
-	a := mm.agents[id]
-	if a.inflight != nil || len(a.pending) == 0 {
-		return
-	}
-	r := a.pending[0]
-	a.pending = a.pending[1:]
-	a.inflight = &r
-	mm.effs = append(mm.effs, "assign "+id+" "+r.session)
+	a.reserved = append(a.reserved, r)
+	mm.effs = append(mm.effs, fmt.Sprintf("assign %s %s ordered=%v", id, r.session, r.queued))
 }
 
 // reservation finds the agent's reservation for s.
@@ -146,10 +135,7 @@ func (mm *machineModel) reservation(id, s string) (mmRes, bool) {
 	if a == nil {
 		return mmRes{}, false
 	}
-	if a.inflight != nil && a.inflight.session == s {
-		return *a.inflight, true
-	}
-	for _, r := range a.pending {
+	for _, r := range a.reserved {
 		if r.session == s {
 			return r, true
 		}
@@ -162,10 +148,7 @@ func (mm *machineModel) forget(id, s string) bool {
 		return false
 	}
 	a := mm.agents[id]
-	if a.inflight != nil && a.inflight.session == s {
-		a.inflight = nil
-	}
-	a.pending = slices.DeleteFunc(a.pending, func(r mmRes) bool { return r.session == s })
+	a.reserved = slices.DeleteFunc(a.reserved, func(r mmRes) bool { return r.session == s })
 	return true
 }
 
@@ -181,20 +164,17 @@ func (mm *machineModel) release(id, s string) {
 }
 
 func (mm *machineModel) assignDone(id, s string) {
-	if mm.forget(id, s) {
-		mm.handNext(id)
-	}
+	mm.forget(id, s)
 }
 
 func (mm *machineModel) assignFailed(id, s string, requeue bool, customer string, at time.Time) {
 	if !mm.forget(id, s) {
 		return
 	}
+	mm.release(id, s)
 	if requeue {
 		mm.enqueue(s, customer, at)
 	}
-	mm.release(id, s)
-	mm.handNext(id)
 }
 
 func (mm *machineModel) ended(s string, agents []string) {
@@ -212,7 +192,6 @@ func (mm *machineModel) ended(s string, agents []string) {
 		}
 		mm.forget(id, s)
 		mm.release(id, s)
-		mm.handNext(id)
 	}
 }
 
@@ -271,7 +250,7 @@ func describe(m *Machine, effs []Effect) []string {
 	for _, e := range effs {
 		switch e.Kind {
 		case EffAssign:
-			out = append(out, "assign "+e.Agent+" "+e.Session)
+			out = append(out, fmt.Sprintf("assign %s %s ordered=%v", e.Agent, e.Session, e.Ordered))
 		case EffStatus:
 			out = append(out, fmt.Sprintf("status %s %s %d/%d", e.Agent, e.Status, e.Active, e.Capacity))
 		case EffReject:
@@ -329,9 +308,10 @@ func runMachineSequence(t *testing.T, seed uint64) {
 		return out
 	}
 	now := t0
+	stamps := map[string]time.Time{}
 	for op := range 150 {
 		ctx := fmt.Sprintf("seed %d op %d", seed, op)
-		now = now.Add(time.Second)
+		now = now.Add(time.Duration(rng.IntN(3)-1) * time.Second) // the clock may go back
 		mm.effs = nil
 		var effs []Effect
 		desc := ""
@@ -377,10 +357,10 @@ func runMachineSequence(t *testing.T, seed uint64) {
 		case k < 71, k < 75, k < 78:
 			id := agentIDs[rng.IntN(4)]
 			a := mm.agents[id]
-			if a == nil || a.inflight == nil {
+			if a == nil || len(a.reserved) == 0 {
 				continue
 			}
-			r := *a.inflight
+			r := a.reserved[rng.IntN(len(a.reserved))]
 			switch {
 			case k < 71:
 				desc = "done " + id + " " + r.session
@@ -435,7 +415,7 @@ func runMachineSequence(t *testing.T, seed uint64) {
 			desc = fmt.Sprintf("left %s %s %v", id, s, requeue)
 			effs = m.Left(id, s, "c-"+s, requeue, at, now)
 			if requeue {
-				mm.enqueue(s, "c-"+s, at)
+				mm.enqueue(s, "c-"+s, at, id)
 				mm.route()
 			}
 			mm.release(id, s)
@@ -446,6 +426,18 @@ func runMachineSequence(t *testing.T, seed uint64) {
 		}
 		ctx += ": " + desc
 		require.Equal(t, mm.effs, describe(m, effs), "%s: effects", ctx)
+		for _, e := range effs {
+			if e.Kind != EffAssign {
+				continue
+			}
+			require.False(t, e.At.Before(stamps[e.Agent]), "%s: assigned_at of %s went back", ctx, e.Agent)
+			stamps[e.Agent] = e.At
+			if e.Ordered {
+				for id := range m.reserved[e.Session] {
+					require.True(t, id == e.Agent || !m.reservedOrdered(id, e.Session), "%s: %s has two ordered reservations", ctx, e.Session)
+				}
+			}
+		}
 		checkMachineAgree(t, ctx, m, mm)
 		if desc == "route" {
 			_, free := m.router.Pool.Next()
@@ -471,19 +463,18 @@ func checkMachineAgree(t *testing.T, ctx string, m *Machine, mm *machineModel) {
 			require.Contains(t, a.sessions, s, "%s: %s holds %s", ctx, id, s)
 			require.False(t, m.router.Queue.Contains(s), "%s: %s is both held and waiting", ctx, s)
 		}
-		var pending []string
-		for _, r := range a.pending {
-			pending = append(pending, r.session)
+		var reserved []string
+		for _, r := range ma.reserved {
+			reserved = append(reserved, r.session)
+			require.NotNil(t, m.reserved[r.session][id], "%s: %s reserved for %s", ctx, r.session, id)
 		}
-		var mpending []string
-		for _, r := range ma.pending {
-			mpending = append(mpending, r.session)
+		n := 0
+		for s := range m.reserved {
+			if m.reserved[s][id] != nil {
+				n++
+			}
 		}
-		require.Equal(t, mpending, pending, "%s: pending of %s", ctx, id)
-		require.Equal(t, ma.inflight == nil, a.inflight == nil, "%s: in flight of %s", ctx, id)
-		if a.inflight != nil {
-			require.Equal(t, ma.inflight.session, a.inflight.session, "%s: in flight of %s", ctx, id)
-		}
+		require.Len(t, reserved, n, "%s: reservations of %s", ctx, id)
 		require.Equal(t, m.router.Pool.Free(id), mm.pool.free(mm.pool.agents[id]), "%s: free of %s", ctx, id)
 	}
 }
@@ -493,4 +484,10 @@ func nilIfEmpty(s []string) []string {
 		return nil
 	}
 	return s
+}
+
+// reservedOrdered reports whether agent holds an ordered reservation of s.
+func (m *Machine) reservedOrdered(agentID, s string) bool {
+	r := m.reserved[s][agentID]
+	return r != nil && r.queued
 }
