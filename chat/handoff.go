@@ -8,15 +8,30 @@ import (
 // handoff is one session's turn to tell an agent it was assigned.
 type handoff struct {
 	at    time.Time     // the assigned_at the dispatcher stamped
-	after chan struct{} // closed when the previous one is done; nil: no wait
-	done  chan struct{} // closed when this one is done
-	once  sync.Once
+	after chan struct{} // closed when every earlier one is done; nil: no wait
+	// The rest is for ordered handoffs only, guarded by hs.mu.
+	hs       *handoffs
+	done     chan struct{} // closed when this and every earlier one are done
+	prev     *handoff
+	next     *handoff
+	finished bool
+	closed   bool
 }
 
-// finish lets the next session of the agent push.
+// finish ends this session's turn. Its successor may push once this one
+// and every earlier one have finished, whatever order they finish in.
 func (h *handoff) finish() {
-	if h != nil && h.done != nil {
-		h.once.Do(func() { close(h.done) })
+	if h == nil || h.hs == nil {
+		return
+	}
+	h.hs.mu.Lock()
+	defer h.hs.mu.Unlock()
+	h.finished = true
+	for h != nil && h.finished && !h.closed && (h.prev == nil || h.prev.closed) {
+		close(h.done)
+		h.closed = true
+		h.prev = nil // let the finished ones be collected
+		h = h.next
 	}
 }
 
@@ -34,16 +49,16 @@ func (h *handoff) waitTurn(closing <-chan struct{}) {
 
 // handoffs orders the assigned pushes of each agent. The dispatcher adds a
 // handoff before it posts an assignment to a session; ordered handoffs of
-// one agent form a chain in which each waits for the one before. A
-// session has at most one ordered handoff outstanding (only sessions taken
-// from the queue are ordered), so a session waiting in the chain never
-// waits for itself. The session takes its handoff when it handles the
-// assignment and finishes it in every outcome; the dispatcher finishes
-// those whose assignment never ran.
+// one agent form a chain in which each waits for all before it. A session
+// has at most one ordered handoff outstanding (only sessions taken from
+// the queue are ordered, and a session leaves the queue when it gets one),
+// so a session waiting in a chain never waits for itself. The session
+// takes its handoff when it handles the assignment and finishes it in
+// every outcome; the dispatcher finishes those whose assignment never ran.
 type handoffs struct {
 	mu   sync.Mutex
 	last map[string]*handoff    // the latest ordered handoff per agent
-	open map[[2]string]*handoff // by agent and session
+	open map[[2]string]*handoff // not yet taken, by agent and session
 }
 
 func newHandoffs() *handoffs {
@@ -53,19 +68,19 @@ func newHandoffs() *handoffs {
 // add registers the handoff of session to agent, stamped at.
 func (hs *handoffs) add(agentID, sessionID string, at time.Time, ordered bool) {
 	h := &handoff{at: at}
+	k := [2]string{agentID, sessionID}
 	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	if old := hs.open[[2]string{agentID, sessionID}]; old != nil {
-		old.finish()
-	}
+	old := hs.open[k]
 	if ordered {
-		h.done = make(chan struct{})
-		if prev := hs.last[agentID]; prev != nil {
-			h.after = prev.done
+		h.hs, h.done = hs, make(chan struct{})
+		if prev := hs.last[agentID]; prev != nil && !prev.closed {
+			h.prev, prev.next, h.after = prev, h, prev.done
 		}
 		hs.last[agentID] = h
 	}
-	hs.open[[2]string{agentID, sessionID}] = h
+	hs.open[k] = h
+	hs.mu.Unlock()
+	old.finish()
 }
 
 // take removes and returns the handoff of session to agent, or nil.
