@@ -21,17 +21,28 @@ func (h *Hub) Agent(id string) (*parley.Agent, error) {
 	return a, nil
 }
 
-// AttachAgent sends an agent's welcome on c, registers c for the agent's
-// pushes and counts the agent as connected. req is the hello's request id.
+// AttachAgent registers c for the agent's pushes, counts the agent as
+// connected and sends its welcome on c. req is the hello's request id.
+//
+// The connection is registered in the same dispatcher step that takes the
+// snapshot the welcome shows, so a chat routed to the agent meanwhile is in
+// the welcome or reaches c as an assigned push; pushes are held back until
+// the welcome has been sent, so the welcome comes first.
 func (h *Hub) AttachAgent(c Conn, agentID, req string) (*Client, error) {
 	a, err := h.Agent(agentID)
 	if err != nil {
 		return nil, err
 	}
-	snap, err := h.disp.snapshot(a)
+	g := newGate(c)
+	snap, err := h.disp.attach(a, g)
 	if err != nil {
+		h.reg.removeAgent(a.ID, g)
 		return nil, err
 	}
+	if hook := h.disp.hooks.attached; hook != nil {
+		hook(a.ID)
+	}
+	cl := &Client{hub: h, conn: g, agent: a, me: a.Participant()}
 	recs := make([]*parley.SessionRecord, 0, len(snap.sessions))
 	seqs := make([]uint64, 0, len(snap.sessions))
 	err = h.db.View(func(tx *storage.Tx) error {
@@ -49,18 +60,17 @@ func (h *Hub) AttachAgent(c Conn, agentID, req string) (*Client, error) {
 		return nil
 	})
 	if err != nil {
+		cl.Detach()
 		return nil, err
 	}
 	sessions := make([]parley.Session, len(recs))
 	for i, r := range recs {
 		sessions[i] = h.wire(r, seqs[i])
 	}
-	c.Send(encode(parley.AgentWelcome{
+	g.open(encode(parley.AgentWelcome{
 		Type: parley.FrameWelcome, Re: req, Agent: snap.info, Sessions: sessions, Queue: snap.queue,
 	}))
-	h.reg.addAgent(a.ID, c)
-	h.disp.connected(a)
-	return &Client{hub: h, conn: c, agent: a, me: a.Participant()}, nil
+	return cl, nil
 }
 
 func (cl *Client) handleAgent(in *parley.Inbound) error {

@@ -138,3 +138,44 @@ func (r *registry) disconnectAgent(id string, reason parley.DisconnectReason) {
 		}
 	}
 }
+
+// gate is a Conn that holds frames back until it is opened, so a
+// connection can be registered for pushes before its welcome is sent
+// without any push overtaking the welcome.
+type gate struct {
+	c      Conn
+	mu     sync.Mutex
+	opened bool
+	held   [][]byte
+}
+
+func newGate(c Conn) *gate { return &gate{c: c} }
+
+// Send passes frames on once the gate is open and holds them before.
+func (g *gate) Send(frames ...[]byte) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.opened {
+		g.held = append(g.held, frames...)
+		return true
+	}
+	return g.c.Send(frames...)
+}
+
+// open sends first, then every frame held back, and lets later frames
+// through. The lock is held while sending, so no frame overtakes them.
+func (g *gate) open(first []byte) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.opened = true
+	frames := append([][]byte{first}, g.held...)
+	g.held = nil
+	return g.c.Send(frames...)
+}
+
+// Disconnect closes the underlying connection if it can be closed.
+func (g *gate) Disconnect(reason parley.DisconnectReason) {
+	if d, ok := g.c.(Disconnecter); ok {
+		d.Disconnect(reason)
+	}
+}

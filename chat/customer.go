@@ -9,10 +9,16 @@ import (
 // session before anything else can happen to it.
 const cmdStart = 100
 
-// AttachCustomer sends a customer's welcome on c and registers c for the
-// customer's events. token, if set, is a server-issued visitor token to
-// include in the welcome. req is the hello's request id.
+// AttachCustomer registers c for the customer's events and sends the
+// customer's welcome on c. token, if set, is a server-issued visitor token
+// to include in the welcome. req is the hello's request id.
+//
+// c is registered before the open session is read, and its pushes are held
+// back until the welcome has been sent, so no event is lost between the
+// two and the welcome comes first.
 func (h *Hub) AttachCustomer(c Conn, cust parley.Customer, req, token string) (*Client, error) {
+	g := newGate(c)
+	h.reg.addCustomer(cust.ID, g)
 	var open *parley.Session
 	var rec *parley.SessionRecord
 	var last uint64
@@ -25,17 +31,20 @@ func (h *Hub) AttachCustomer(c Conn, cust parley.Customer, req, token string) (*
 		return err
 	})
 	if err != nil {
+		h.reg.removeCustomer(cust.ID, g)
 		return nil, err
+	}
+	if hook := h.disp.hooks.customerRead; hook != nil {
+		hook(cust.ID)
 	}
 	if rec != nil {
 		w := h.wire(rec, last)
 		open = &w
 	}
-	c.Send(encode(parley.CustomerWelcome{
+	g.open(encode(parley.CustomerWelcome{
 		Type: parley.FrameWelcome, Re: req, Customer: cust, OpenSession: open, Token: token,
 	}))
-	h.reg.addCustomer(cust.ID, c)
-	cl := &Client{hub: h, conn: c, customer: &cust}
+	cl := &Client{hub: h, conn: g, customer: &cust}
 	cl.me = parley.Participant{Role: parley.RoleCustomer, ID: cust.ID, Name: cust.Name}
 	return cl, nil
 }

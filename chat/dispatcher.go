@@ -1,7 +1,7 @@
 package chat
 
 import (
-	"math"
+	"fmt"
 	"runtime/debug"
 	"time"
 
@@ -9,13 +9,15 @@ import (
 	"github.com/parley-chat/parley/queue"
 )
 
-// agentState is what the dispatcher knows of one agent.
-type agentState struct {
-	agent    *parley.Agent
-	status   string // available, draining, break or offline
-	conns    int    // open connections; an agent with none gets no new chats
-	sessions map[string]struct{}
-}
+// Dispatcher tuning.
+const (
+	// dispatcherInbox is how many requests may wait for the dispatcher
+	// before posters block.
+	dispatcherInbox = 4096
+	// dispatcherBatch is how many further waiting requests the dispatcher
+	// runs before it routes once.
+	dispatcherBatch = 256
+)
 
 // requeueInfo puts a session back in the queue after a failed assignment.
 type requeueInfo struct {
@@ -23,37 +25,54 @@ type requeueInfo struct {
 	at         time.Time
 }
 
-// dispatcher is the one goroutine that owns routing. Everything reaches it
-// as a function run in its goroutine, so two agents can never take the same
-// customer or an agent more than its capacity. It never blocks on a session:
-// it posts to their unbounded control mailboxes.
+// dispatcherHooks let tests interfere at chosen points. They are set
+// before use (through call for those the dispatcher goroutine reads).
+type dispatcherHooks struct {
+	// handover runs in the dispatcher goroutine just before a session is
+	// given its agent.
+	handover func(agentID, sessionID string)
+	// attached runs in AttachAgent after the connection is registered and
+	// the snapshot taken, before the welcome is built.
+	attached func(agentID string)
+	// customerRead runs in AttachCustomer after the open session was read
+	// from storage, before the welcome is sent.
+	customerRead func(customerID string)
+}
+
+// dispatcher is the one goroutine that owns routing. Its decisions are
+// made by a queue.Machine, a pure state machine; this goroutine feeds it
+// requests and carries out the effects it returns (posting to sessions,
+// sending frames). Everything reaches it as a function run in its
+// goroutine, so two agents can never take the same customer or an agent
+// more than its capacity. It never blocks on a session: it posts to their
+// unbounded control mailboxes.
+//
+// Assigned pushes reach an agent in queue order, and assigned_at follows
+// it: the machine stamps assigned_at when it reserves a slot, in queue
+// order, and hands the sessions over at once so they store the join in
+// parallel (one group commit); each routed session then waits for the
+// previous routed session of the same agent to have pushed (or failed)
+// before it pushes assigned (see handoffs). Reserved slots count as taken.
 type dispatcher struct {
-	hub    *Hub
-	in     chan func()
-	router *queue.Router
-	agents map[string]*agentState
-	// waiting maps queued session ids to their customers, for position
-	// pushes; lastPos is the position each was last told.
-	waiting map[string]string
-	lastPos map[string]int
-	// dirty is set when the queue changed since the last push.
-	dirty     bool
-	lastInfo  parley.QueueInfo
-	avgGap    float64 // smoothed seconds between assignments, for wait estimates
-	lastMatch time.Time
-	stopped   chan struct{}
+	hub *Hub
+	in  chan func()
+	m   *queue.Machine
+	// handoffs order the assigned pushes of each agent.
+	handoffs *handoffs
+	// accounts are the agents' accounts, for assignments and operators.
+	accounts map[string]*parley.Agent
+	hooks    dispatcherHooks
+	stopped  chan struct{}
 }
 
 func newDispatcher(h *Hub) *dispatcher {
 	return &dispatcher{
-		hub:     h,
-		in:      make(chan func(), 4096),
-		router:  queue.NewRouter(),
-		agents:  make(map[string]*agentState),
-		waiting: make(map[string]string),
-		lastPos: make(map[string]int),
-		avgGap:  30,
-		stopped: make(chan struct{}),
+		hub:      h,
+		in:       make(chan func(), dispatcherInbox),
+		m:        queue.NewMachine(),
+		accounts: make(map[string]*parley.Agent),
+		handoffs: newHandoffs(),
+		stopped:  make(chan struct{}),
 	}
 }
 
@@ -67,24 +86,29 @@ func (d *dispatcher) run() {
 		case f := <-d.in:
 			d.safely(f)
 			// Run everything already waiting before routing once.
-			for n := 0; n < 256; n++ {
+		batch:
+			for n := 0; n < dispatcherBatch; n++ {
 				select {
 				case f := <-d.in:
 					d.safely(f)
-					continue
 				default:
+					break batch
 				}
-				break
 			}
-			d.safely(d.route)
+			d.route()
 		case <-tick.C:
-			d.safely(d.pushQueue)
+			// Routing here too retries sessions whose handover failed.
+			d.route()
+			d.safely(func() { d.exec(d.m.Tick(d.hub.now())) })
 		case <-d.hub.closing:
 			return
 		}
 	}
 }
 
+// safely runs f and logs a panic instead of crashing. The machine applies
+// each step fully or not at all and exec feeds failed handovers back, so
+// the routing state stays consistent after a contained panic.
 func (d *dispatcher) safely(f func()) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -93,6 +117,126 @@ func (d *dispatcher) safely(f func()) {
 	}()
 	f()
 }
+
+func (d *dispatcher) route() {
+	d.safely(func() { d.exec(d.m.Route(d.hub.now())) })
+}
+
+// exec carries out the machine's effects, each on its own: one that
+// fails or panics does not stop the others, and a handover that fails is
+// undone in the machine.
+func (d *dispatcher) exec(effs []queue.Effect) {
+	for len(effs) > 0 {
+		e := effs[0]
+		effs = effs[1:]
+		if err := d.do(e); err != nil {
+			d.hub.log.Error("dispatcher effect failed", "kind", e.Kind, "agent", e.Agent, "session", e.Session, "err", err)
+			if e.Kind == queue.EffAssign {
+				d.handoffs.finish(e.Agent, e.Session)
+				effs = append(effs, d.m.HandoverFailed(e.Agent, e.Session)...)
+			}
+		}
+	}
+}
+
+// replyAddr is the connection and request id a machine effect replies to.
+type replyAddr struct {
+	conn Conn
+	req  string
+}
+
+// replyTo wraps a connection and request id as an effect's Reply; a nil
+// connection means no reply.
+func replyTo(conn Conn, req string) any {
+	if conn == nil {
+		return nil
+	}
+	return &replyAddr{conn: conn, req: req}
+}
+
+// do carries out one effect, turning a panic into an error.
+func (d *dispatcher) do(e queue.Effect) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+			d.hub.log.Error("panic in dispatcher effect", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	reply, _ := e.Reply.(*replyAddr)
+	switch e.Kind {
+	case queue.EffAssign:
+		return d.give(e, reply)
+	case queue.EffStatus:
+		f := parley.AgentStatusFrame{Type: parley.FrameAgentStatus, Status: e.Status, Active: e.Active, Capacity: e.Capacity}
+		var skip Conn
+		if reply != nil {
+			r := f
+			r.Re = reply.req
+			reply.conn.Send(encode(r))
+			skip = reply.conn
+		}
+		d.hub.reg.toAgent(e.Agent, skip, encode(f))
+	case queue.EffPosition:
+		d.hub.reg.toCustomer(e.Customer, nil, encode(parley.CustomerQueueFrame{
+			Type: parley.FrameQueue, SessionID: e.Session, Position: e.Position, EWTSeconds: e.EWTSeconds,
+		}))
+	case queue.EffSummary:
+		d.hub.reg.toAllAgents(encode(parley.AgentQueueFrame{Type: parley.FrameQueue, QueueInfo: e.Queue}))
+	case queue.EffReject:
+		if reply != nil {
+			reply.conn.Send(encode(parley.NewErrorFrame(reply.req, e.Err)))
+		}
+	}
+	return nil
+}
+
+// give hands a session to the agent the machine reserved it for. The
+// session reports back through assigned or assignFailed. A session that is
+// gone, or stopped, fails the reservation without a requeue: it has ended.
+func (d *dispatcher) give(e queue.Effect, reply *replyAddr) error {
+	if h := d.hooks.handover; h != nil {
+		h(e.Agent, e.Session)
+	}
+	s := d.hub.session(e.Session)
+	var a *parley.Agent
+	if s != nil {
+		a = d.accounts[e.Agent]
+	}
+	if s == nil || a == nil {
+		if reply != nil {
+			reply.conn.Send(encode(parley.NewErrorFrame(reply.req, parley.Errorf(parley.EConflict, "Session %s is not open.", e.Session))))
+		}
+		d.exec(d.m.AssignFailed(e.Agent, e.Session, false, "", time.Time{}))
+		return nil
+	}
+	d.handoffs.add(e.Agent, e.Session, e.At, e.Ordered)
+	c := command{kind: cmdAssign, agent: a}
+	if reply != nil {
+		c.conn, c.req = reply.conn, reply.req
+	}
+	if !s.ctrl.post(c) {
+		d.handoffs.finish(e.Agent, e.Session)
+		d.exec(d.m.AssignFailed(e.Agent, e.Session, false, "", time.Time{}))
+	}
+	return nil
+}
+
+// ---- set-up, before the goroutine starts (recovery) ----
+
+// addAgent registers or refreshes an agent's account. Called directly
+// during recovery and from the goroutine afterwards.
+func (d *dispatcher) addAgent(a *parley.Agent) []queue.Effect {
+	d.accounts[a.ID] = a
+	return d.m.SetAgent(a.ID, a.Capacity, a.Disabled)
+}
+
+// hold counts an open session an agent is already in (recovery).
+func (d *dispatcher) hold(agentID, sessionID string) { d.m.Hold(agentID, sessionID) }
+
+// enqueue adds a session to the queue (recovery).
+func (d *dispatcher) enqueue(id, customerID string, at time.Time) { d.m.Enqueue(id, customerID, at) }
+
+// ---- the dispatcher's API, safe to call from any goroutine ----
 
 // post runs f in the dispatcher goroutine without waiting.
 func (d *dispatcher) post(f func()) {
@@ -118,175 +262,16 @@ func (d *dispatcher) call(f func()) error {
 	}
 }
 
-// route gives waiting sessions to free agents for as long as both exist.
-func (d *dispatcher) route() {
-	for {
-		m, ok := d.router.Match()
-		if !ok {
-			return
-		}
-		d.dequeued(m.Session.ID)
-		d.noteMatch()
-		d.give(d.agents[m.Agent], m.Session.ID, nil, "")
-	}
-}
-
-// give hands a session to an agent whose slot is already taken in the
-// pool. It reports whether the session goroutine got the request.
-func (d *dispatcher) give(st *agentState, sessionID string, conn Conn, req string) bool {
-	s := d.hub.session(sessionID)
-	if s == nil {
-		d.router.Pool.Release(st.agent.ID)
-		return false
-	}
-	st.sessions[sessionID] = struct{}{}
-	if !s.ctrl.post(command{kind: cmdAssign, agent: st.agent, conn: conn, req: req}) {
-		d.release(st.agent.ID, sessionID)
-		return false
-	}
-	return true
-}
-
-func (d *dispatcher) noteMatch() {
-	now := d.hub.now()
-	if !d.lastMatch.IsZero() {
-		gap := now.Sub(d.lastMatch).Seconds()
-		d.avgGap = 0.8*d.avgGap + 0.2*gap
-	}
-	d.lastMatch = now
-}
-
-func (d *dispatcher) dequeued(id string) {
-	delete(d.waiting, id)
-	delete(d.lastPos, id)
-	d.dirty = true
-}
-
-// ---- state changes, run in the dispatcher goroutine ----
-
-// addAgent registers or refreshes an agent. Called directly during
-// recovery, before the goroutine starts, and through call afterwards.
-func (d *dispatcher) addAgent(a *parley.Agent) *agentState {
-	st := d.agents[a.ID]
-	if st == nil {
-		st = &agentState{status: parley.StatusOffline, sessions: make(map[string]struct{})}
-		d.agents[a.ID] = st
-	}
-	st.agent = a
-	capacity := a.Capacity
-	if capacity <= 0 {
-		capacity = parley.DefaultCapacity
-	}
-	d.router.Pool.Add(a.ID, capacity)
-	d.router.Pool.SetCapacity(a.ID, capacity)
-	if a.Disabled {
-		st.status = parley.StatusOffline
-	}
-	d.refresh(st)
-	return st
-}
-
-// hold counts an open session an agent is already in (recovery).
-func (d *dispatcher) hold(agentID, sessionID string) {
-	st := d.agents[agentID]
-	if st == nil {
-		return
-	}
-	st.sessions[sessionID] = struct{}{}
-	d.router.Pool.Hold(agentID)
-}
-
-// enqueue adds a session to the queue (recovery and new sessions).
-func (d *dispatcher) enqueue(id, customerID string, at time.Time) {
-	d.router.Queue.Push(queue.Entry{ID: id, At: at})
-	d.waiting[id] = customerID
-	d.dirty = true
-}
-
-// refresh makes an agent routable exactly when it is available and
-// connected, and finishes draining when its last chat is over.
-func (d *dispatcher) refresh(st *agentState) {
-	id := st.agent.ID
-	if st.status == parley.StatusDraining && len(st.sessions) == 0 {
-		st.status = parley.StatusBreak
-		d.pushStatus(st, nil, "")
-	}
-	d.router.Pool.SetAvailable(id, st.status == parley.StatusAvailable && st.conns > 0 && !st.agent.Disabled)
-}
-
-func (d *dispatcher) release(agentID, sessionID string) {
-	st := d.agents[agentID]
-	if st == nil {
-		return
-	}
-	if _, ok := st.sessions[sessionID]; !ok {
-		return
-	}
-	delete(st.sessions, sessionID)
-	d.router.Pool.Release(agentID)
-	d.refresh(st)
-}
-
-func (d *dispatcher) statusFrame(st *agentState, req string) parley.AgentStatusFrame {
-	return parley.AgentStatusFrame{
-		Type: parley.FrameAgentStatus, Re: req, Status: st.status,
-		Active: len(st.sessions), Capacity: d.router.Pool.Capacity(st.agent.ID),
-	}
-}
-
-// pushStatus tells every connection of the agent its status; conn, if
-// set, gets the frame with req as its reply.
-func (d *dispatcher) pushStatus(st *agentState, conn Conn, req string) {
-	if conn != nil {
-		conn.Send(encode(d.statusFrame(st, req)))
-	}
-	d.hub.reg.toAgent(st.agent.ID, conn, encode(d.statusFrame(st, "")))
-}
-
-func (d *dispatcher) queueInfo() parley.QueueInfo {
-	info := parley.QueueInfo{Waiting: d.router.Queue.Len()}
-	if e, ok := d.router.Queue.Front(); ok {
-		info.OldestWaitS = max(0, int(d.hub.now().Sub(e.At).Seconds()))
-	}
-	return info
-}
-
-func (d *dispatcher) estimate(pos int) int {
-	return int(math.Round(float64(pos) * d.avgGap))
-}
-
-// pushQueue tells waiting customers whose position changed where they are,
-// and agents how the queue stands, at most once per QueueInterval.
-func (d *dispatcher) pushQueue() {
-	if !d.dirty {
-		return
-	}
-	d.dirty = false
-	d.router.Queue.Each(func(pos int, e queue.Entry) bool {
-		if d.lastPos[e.ID] != pos {
-			d.lastPos[e.ID] = pos
-			d.hub.reg.toCustomer(d.waiting[e.ID], nil, encode(parley.CustomerQueueFrame{
-				Type: parley.FrameQueue, SessionID: e.ID, Position: pos, EWTSecond: d.estimate(pos),
-			}))
-		}
-		return true
-	})
-	info := d.queueInfo()
-	if info != d.lastInfo {
-		d.lastInfo = info
-		d.hub.reg.toAllAgents(encode(parley.AgentQueueFrame{Type: parley.FrameQueue, QueueInfo: info}))
-	}
-}
-
-// ---- the dispatcher's API, safe to call from any goroutine ----
-
 // position returns a queued session's place (1 = next) and wait estimate.
 func (d *dispatcher) position(id string) (pos, ewt int) {
-	_ = d.call(func() {
-		pos = d.router.Queue.Position(id)
-		ewt = d.estimate(pos)
-	})
+	_ = d.call(func() { pos, ewt = d.m.Position(id) })
 	return pos, ewt
+}
+
+// queueOrder returns the waiting sessions, next first.
+func (d *dispatcher) queueOrder() (ids []string) {
+	_ = d.call(func() { ids = d.m.QueueOrder() })
+	return ids
 }
 
 // admit puts a new session in the queue and answers its start on conn
@@ -296,11 +281,9 @@ func (d *dispatcher) position(id string) (pos, ewt int) {
 // already pushed.
 func (d *dispatcher) admit(id, customerID string, at time.Time, w parley.Session, conn Conn, req string) {
 	_ = d.call(func() {
-		d.enqueue(id, customerID, at)
-		if pos := d.router.Queue.Position(id); pos > 0 {
-			ewt := d.estimate(pos)
+		d.m.Enqueue(id, customerID, at)
+		if pos, ewt := d.m.Admitted(id); pos > 0 {
 			w.Position, w.EWTSeconds = pos, &ewt
-			d.lastPos[id] = pos
 		}
 		conn.Send(encode(parley.SessionFrame{Type: parley.FrameSession, Re: req, Session: w}))
 	})
@@ -308,38 +291,30 @@ func (d *dispatcher) admit(id, customerID string, at time.Time, w parley.Session
 
 // ended releases everything a session held.
 func (d *dispatcher) ended(id string, wasQueued bool, agents []string) {
-	d.post(func() {
-		if wasQueued || d.router.Queue.Contains(id) {
-			d.router.Queue.Remove(id)
-			d.dequeued(id)
-		}
-		for _, a := range agents {
-			d.release(a, id)
-		}
-	})
+	d.post(func() { d.exec(d.m.Ended(id, agents)) })
 }
 
 // left releases an agent's slot; requeue puts the session back in line.
 func (d *dispatcher) left(agentID, id, customerID string, requeue bool, at time.Time) {
-	d.post(func() {
-		if requeue {
-			// Route the session before the leaving agent's slot is free
-			// again, so it goes to someone else when anyone else can
-			// take it.
-			d.enqueue(id, customerID, at)
-			d.route()
-		}
-		d.release(agentID, id)
-	})
+	d.post(func() { d.exec(d.m.Left(agentID, id, customerID, requeue, at, d.hub.now())) })
+}
+
+// assigned confirms that a session took its agent and everyone was told,
+// so the agent's next session can be handed over.
+func (d *dispatcher) assigned(agentID, id string) {
+	d.post(func() { d.exec(d.m.AssignDone(agentID, id)) })
 }
 
 // assignFailed undoes a reservation whose session could not take the agent.
 func (d *dispatcher) assignFailed(agentID, id string, requeue *requeueInfo) {
+	// Let the agent's next session push at once.
+	d.handoffs.finish(agentID, id)
 	d.post(func() {
-		d.release(agentID, id)
 		if requeue != nil {
-			d.enqueue(id, requeue.customerID, requeue.at)
+			d.exec(d.m.AssignFailed(agentID, id, true, requeue.customerID, requeue.at))
+			return
 		}
+		d.exec(d.m.AssignFailed(agentID, id, false, "", time.Time{}))
 	})
 }
 
@@ -350,132 +325,62 @@ type agentSnapshot struct {
 	queue    parley.QueueInfo
 }
 
-// snapshot describes an agent for its welcome frame.
-func (d *dispatcher) snapshot(a *parley.Agent) (snap agentSnapshot, err error) {
+// attach registers conn for the agent's pushes, counts it as connected and
+// describes the agent for its welcome, in one step: whatever is routed to
+// the agent afterwards reaches conn as a push. The caller holds conn's
+// pushes back until the welcome is sent.
+func (d *dispatcher) attach(a *parley.Agent, conn Conn) (snap agentSnapshot, err error) {
 	err = d.call(func() {
-		st := d.agents[a.ID]
-		if st == nil {
-			st = d.addAgent(a)
-		}
+		d.exec(d.addAgent(a))
+		d.hub.reg.addAgent(a.ID, conn)
+		v, _ := d.m.Agent(a.ID)
 		snap.info = parley.AgentInfo{
-			ID: a.ID, Name: a.Name, Email: a.Email, Status: st.status,
-			Capacity: d.router.Pool.Capacity(a.ID), Active: len(st.sessions),
+			ID: a.ID, Name: a.Name, Email: a.Email, Status: v.Status, Capacity: v.Capacity, Active: v.Active,
 		}
-		for id := range st.sessions {
-			snap.sessions = append(snap.sessions, id)
-		}
-		snap.queue = d.queueInfo()
+		snap.sessions = v.Sessions
+		snap.queue = d.m.QueueInfo(d.hub.now())
+		d.exec(d.m.Connected(a.ID))
 	})
 	return snap, err
 }
 
-// connected counts an agent connection; an available agent with a
-// connection gets chats.
-func (d *dispatcher) connected(a *parley.Agent) {
-	d.post(func() {
-		st := d.addAgent(a)
-		st.conns++
-		d.refresh(st)
-	})
-}
-
 // disconnected uncounts an agent connection.
 func (d *dispatcher) disconnected(agentID string) {
-	d.post(func() {
-		if st := d.agents[agentID]; st != nil {
-			st.conns = max(0, st.conns-1)
-			d.refresh(st)
-		}
-	})
+	d.post(func() { d.exec(d.m.Disconnected(agentID)) })
 }
 
 // setStatus applies an agent's status request and answers on conn.
 func (d *dispatcher) setStatus(agentID, status string, conn Conn, req string) {
-	d.post(func() {
-		st := d.agents[agentID]
-		if st == nil {
-			conn.Send(encode(parley.NewErrorFrame(req, parley.Errorf(parley.ENotFound, "Unknown agent."))))
-			return
-		}
-		if status == parley.StatusBreak && len(st.sessions) > 0 {
-			status = parley.StatusDraining
-		}
-		st.status = status
-		d.refresh(st)
-		d.pushStatus(st, conn, req)
-	})
+	d.post(func() { d.exec(d.m.SetStatus(agentID, status, replyTo(conn, req))) })
 }
 
 // accept gives an agent the oldest waiting session, or the given one
 // (queued, or active to join it), and answers on conn.
 func (d *dispatcher) accept(agentID, sessionID string, conn Conn, req string) {
 	d.post(func() {
-		fail := func(err error) { conn.Send(encode(parley.NewErrorFrame(req, err))) }
-		st := d.agents[agentID]
-		switch {
-		case st == nil:
-			fail(parley.Errorf(parley.ENotFound, "Unknown agent."))
-			return
-		case st.status == parley.StatusDraining:
-			fail(parley.Errorf(parley.EConflict, "You are draining for a break; finish your open chats first."))
-			return
-		case d.router.Pool.Free(agentID) == 0:
-			fail(parley.Errorf(parley.EConflict, "You are at capacity (%d chats).", d.router.Pool.Capacity(agentID)))
-			return
-		}
-		if sessionID == "" {
-			e, ok := d.router.Queue.Front()
-			if !ok {
-				fail(parley.Errorf(parley.ENotFound, "No session is waiting."))
-				return
-			}
-			sessionID = e.ID
-		}
-		if _, ok := st.sessions[sessionID]; ok {
-			fail(parley.Errorf(parley.EConflict, "You are already in session %s.", sessionID))
-			return
-		}
-		if d.hub.session(sessionID) == nil {
-			fail(parley.Errorf(parley.EConflict, "Session %s is not open.", sessionID))
-			return
-		}
-		// Available agents take their longest-free slot; an agent who is
-		// connected but not taking routed chats (offline or on break) may
-		// still pick one by hand while it has a free slot.
-		if d.router.Pool.Available(agentID) {
-			if err := d.router.Pool.Take(agentID); err != nil {
-				fail(parley.Errorf(parley.EConflict, "You cannot take a chat now: %v.", err))
-				return
-			}
-		} else {
-			d.router.Pool.Hold(agentID)
-		}
-		if d.router.Queue.Remove(sessionID) {
-			d.dequeued(sessionID)
-			d.noteMatch()
-		}
-		d.give(st, sessionID, conn, req)
+		open := func(id string) bool { return d.hub.session(id) != nil }
+		d.exec(d.m.Accept(agentID, sessionID, open, replyTo(conn, req), d.hub.now()))
 	})
 }
 
 // agentChanged applies an edited agent account (capacity, name, disabled).
 func (d *dispatcher) agentChanged(a *parley.Agent) {
 	d.post(func() {
-		st := d.addAgent(a)
-		d.pushStatus(st, nil, "")
+		d.exec(d.addAgent(a))
+		d.exec(d.m.StatusPush(a.ID))
 	})
 }
 
-// stats summarises routing for operators.
+// agentStatuses summarises every agent's routing state for operators.
 func (d *dispatcher) agentStatuses() (m map[string]parley.AgentInfo) {
 	_ = d.call(func() {
-		m = make(map[string]parley.AgentInfo, len(d.agents))
-		for id, st := range d.agents {
+		m = make(map[string]parley.AgentInfo, len(d.accounts))
+		d.m.Agents(func(id string, v queue.AgentView, _ bool) {
+			a := d.accounts[id]
 			m[id] = parley.AgentInfo{
-				ID: id, Name: st.agent.Name, Email: st.agent.Email, Status: st.status,
-				Capacity: d.router.Pool.Capacity(id), Active: len(st.sessions),
+				ID: id, Name: a.Name, Email: a.Email, Status: v.Status, Capacity: v.Capacity, Active: v.Active,
 			}
-		}
+		})
 	})
 	return m
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/parley-chat/parley/parley"
-	"github.com/parley-chat/parley/queue"
 	"github.com/parley-chat/parley/storage"
 )
 
@@ -20,13 +19,11 @@ func (h *Hub) AgentStatuses() map[string]parley.AgentInfo {
 // QueueOrder returns the ids of the waiting sessions in the order the
 // dispatcher will serve them.
 func (h *Hub) QueueOrder() ([]string, error) {
-	order := []string{}
-	err := h.disp.call(func() {
-		h.disp.router.Queue.Each(func(_ int, e queue.Entry) bool {
-			order = append(order, e.ID)
-			return true
-		})
-	})
+	var order []string
+	err := h.disp.call(func() { order = h.disp.m.QueueOrder() })
+	if order == nil {
+		order = []string{}
+	}
 	return order, err
 }
 

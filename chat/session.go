@@ -437,16 +437,39 @@ func (s *session) leave(c command) {
 	s.fanout(ev, c.conn, c.req, c.from.ID)
 }
 
-// assign adds an agent chosen by the dispatcher (routing or accept).
+// assign adds an agent chosen by the dispatcher (routing or accept). It
+// always reports back to the dispatcher, even if it panics: assigned once
+// the join is stored and the agent was told, assignFailed (with a requeue
+// when the session was waiting) otherwise. The join is stored with the
+// assigned_at the dispatcher stamped, and assigned is pushed only once the
+// agent's earlier routed sessions have pushed theirs, so an agent hears of
+// its sessions in queue order.
 func (s *session) assign(c command) {
 	a := c.agent
+	turn := s.hub.disp.handoffs.take(a.ID, s.id)
+	defer turn.finish()
+	wasQueued := s.rec.State == parley.StateQueued
+	queuedAt := s.rec.QueuedAt.Time
+	committed, reported := false, false
+	defer func() {
+		if reported {
+			return
+		}
+		switch {
+		case committed:
+			s.hub.disp.assigned(a.ID, s.id)
+		case wasQueued:
+			s.hub.disp.assignFailed(a.ID, s.id, &requeueInfo{customerID: s.customerID, at: queuedAt})
+		default:
+			s.hub.disp.assignFailed(a.ID, s.id, nil)
+		}
+	}()
 	if s.rec.HasAgent(a.ID) {
-		err := parley.Errorf(parley.EConflict, "You are already in session %s.", s.id)
+		reported = true
 		s.hub.disp.assignFailed(a.ID, s.id, nil)
-		s.fail(c, err)
+		s.fail(c, parley.Errorf(parley.EConflict, "You are already in session %s.", s.id))
 		return
 	}
-	wasQueued := s.rec.State == parley.StateQueued
 	next := cloneRecord(s.rec)
 	next.Agents = append(next.Agents, a.Ref())
 	if !slices.Contains(next.Participants, a.ID) {
@@ -455,17 +478,18 @@ func (s *session) assign(c command) {
 	next.State = parley.StateActive
 	ev := parley.Event{Kind: parley.KindAgentJoined, From: a.Participant()}
 	if next.AssignedAt.IsZero() {
-		next.AssignedAt = parley.TimeOf(s.hub.now())
+		at := s.hub.now()
+		if turn != nil && !turn.at.IsZero() {
+			at = turn.at
+		}
+		next.AssignedAt = parley.TimeOf(at)
 	}
 	if err := s.commit(next, &ev); err != nil {
-		var requeue *requeueInfo
-		if wasQueued {
-			requeue = &requeueInfo{customerID: s.customerID, at: s.rec.QueuedAt.Time}
-		}
-		s.hub.disp.assignFailed(a.ID, s.id, requeue)
+		// The deferred report requeues a waiting session.
 		s.fail(c, err)
 		return
 	}
+	committed = true
 	s.hub.count.assignments.Add(1)
 	// The agent gets the whole picture, join included, before anything
 	// else about the session; everyone else gets the join event.
@@ -489,6 +513,7 @@ func (s *session) assign(c command) {
 		},
 	}
 	frame := encode(af)
+	turn.waitTurn(s.hub.closing)
 	if c.conn != nil {
 		af.Re = c.req
 		c.conn.Send(encode(af))

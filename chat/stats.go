@@ -1,6 +1,10 @@
 package chat
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/parley-chat/parley/queue"
+)
 
 // counters are the hub's monotonic counters, read by Stats.
 type counters struct {
@@ -44,14 +48,13 @@ func (h *Hub) Stats() Stats {
 	st.OpenSessions = len(h.sessions)
 	h.mu.RUnlock()
 	_ = h.disp.call(func() {
-		info := h.disp.queueInfo()
+		info := h.disp.m.QueueInfo(h.now())
 		st.Queued, st.OldestWaitS = info.Waiting, info.OldestWaitS
-		for _, a := range h.disp.agents {
-			if a.agent.Disabled {
-				continue
+		h.disp.m.Agents(func(_ string, v queue.AgentView, disabled bool) {
+			if !disabled {
+				st.AgentsByStatus[v.Status]++
 			}
-			st.AgentsByStatus[a.status]++
-		}
+		})
 	})
 	h.reg.mu.RLock()
 	st.Customers = len(h.reg.customers)

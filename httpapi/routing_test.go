@@ -84,29 +84,28 @@ func assignedID(c *client) string {
 	return c.expect("assigned").obj("session").str("id")
 }
 
-// waitActive polls the dispatcher (through the admin's agent list) until
-// the agent holds want chats. Releases after an end or a leave are posted to
-// the dispatcher after the event is delivered, and nothing is pushed to the
-// agent when they land, so there is no frame to wait on.
-func (h *harness) waitActive(name string, want int) {
+// requireActive checks that the dispatcher counts want chats for the agent.
+// It does not poll: call it after a frame that proves the change, such as
+// the ended event or the leave answer. A session posts the release of its
+// agents to the dispatcher before anyone hears of the end or the leave, and
+// the admin's agent list is answered by the dispatcher after every request
+// posted before it, so the release is already counted.
+func (h *harness) requireActive(name string, want int) {
 	h.t.Helper()
 	email := strings.ToLower(name) + "@example.com"
-	var last int
-	ok := assert.Eventually(h.t, func() bool {
-		rows, err := h.admin.ListAgents(context.Background())
-		if err != nil {
-			return false
+	rows, err := h.admin.ListAgents(context.Background())
+	require.NoError(h.t, err)
+	for _, r := range rows {
+		if r.Email == email {
+			require.Equal(h.t, want, r.Active, "agent %s holds %d chats, want %d", name, r.Active, want)
+			return
 		}
-		for _, r := range rows {
-			if r.Email == email {
-				last = r.Active
-				return r.Active == want
-			}
-		}
-		return false
-	}, waitTime, 2*time.Millisecond)
-	require.True(h.t, ok, "agent %s holds %d chats, want %d", name, last, want)
+	}
+	h.t.Fatalf("no agent %s", name)
 }
+
+// waitActive is requireActive, for older callers.
+func (h *harness) waitActive(name string, want int) { h.requireActive(name, want) }
 
 // statusOf sets an agent's status and returns the agent_status reply.
 func (h *harness) statusOf(c *client, status string) frame {
@@ -181,10 +180,10 @@ func TestRoutingLongestFree(t *testing.T) {
 		// B finishes first, then A.
 		end := h.do(b, frame{"type": "end", "session_id": s2})
 		require.Equal(t, "ended", end.obj("event").str("kind"), "end answered %v", end)
-		h.waitActive("Bob", 0)
+		h.requireActive("Bob", 0)
 		end = h.do(a, frame{"type": "end", "session_id": s1})
 		require.Equal(t, "ended", end.obj("event").str("kind"), "end answered %v", end)
-		h.waitActive("Amy", 0)
+		h.requireActive("Amy", 0)
 
 		c3, _ := h.customer("lf-3")
 		s3 := h.startSession(c3).str("id")
@@ -231,7 +230,7 @@ func TestRoutingCapacity(t *testing.T) {
 	assert.Equal(t, 2, w.obj("agent").num("capacity"))
 	ag.available()
 	got := []string{assignedID(ag), assignedID(ag)}
-	assert.ElementsMatch(t, ids[:2], got, "the two oldest sessions go to the agent")
+	assert.Equal(t, ids[:2], got, "the two oldest sessions go to the agent, in queue order")
 
 	// The third waits, first in line.
 	custs[2].waitFor("queue position 1", func(f frame) bool {
@@ -271,7 +270,37 @@ func TestRoutingCapacity(t *testing.T) {
 	assert.Equal(t, "available", push.str("status"))
 	assert.Equal(t, s4.str("id"), assignedID(ag))
 	assert.Equal(t, "Amy", joinedBy(c4))
-	h.waitActive("Amy", 3)
+	h.requireActive("Amy", 3)
+}
+
+// TestRoutingAssignedInQueueOrder makes an agent with many free slots
+// available while many sessions wait, and checks that the assigned pushes
+// arrive in queue order and that assigned_at follows that order.
+func TestRoutingAssignedInQueueOrder(t *testing.T) {
+	h := newHarness(t)
+	const n = 6
+	ids := make([]string, n)
+	for i := range ids {
+		c, _ := h.customer(fmt.Sprintf("order-%d", i))
+		s := h.startSession(c)
+		require.Equal(t, i+1, s.num("position"), "customer %d", i)
+		ids[i] = s.str("id")
+	}
+	ag, _ := h.fastAgent("Amy", n)
+	ag.available()
+	got := make([]string, n)
+	at := make([]time.Time, n)
+	for i := range got {
+		s := ag.expect("assigned").obj("session")
+		got[i] = s.str("id")
+		var err error
+		at[i], err = time.Parse(time.RFC3339Nano, s.str("assigned_at"))
+		require.NoError(t, err, "assigned_at of %v", s)
+	}
+	require.Equal(t, ids, got, "assigned pushes arrive in queue order")
+	for i := 1; i < n; i++ {
+		assert.False(t, at[i].Before(at[i-1]), "assigned_at %d (%v) is before %d (%v)", i, at[i], i-1, at[i-1])
+	}
 }
 
 // TestRoutingDraining checks break, draining and offline: none of them
@@ -311,7 +340,7 @@ func TestRoutingDraining(t *testing.T) {
 	assert.Equal(t, "queued", s2.str("state"))
 	assert.Equal(t, 1, s2.num("position"))
 	assert.Equal(t, "conflict", h.errCode(amy, frame{"type": "accept"}))
-	h.waitActive("Amy", 1)
+	h.requireActive("Amy", 1)
 
 	// The chat ends: Amy is told she is on break now.
 	c1.send(frame{"type": "end", "req": "e"})
@@ -342,9 +371,9 @@ func TestRoutingDraining(t *testing.T) {
 			return f.str("type") == "assigned"
 		})
 	}
-	h.waitActive("Amy", 0)
-	h.waitActive("Cid", 0)
-	h.waitActive("Dan", 0)
+	h.requireActive("Amy", 0)
+	h.requireActive("Cid", 0)
+	h.requireActive("Dan", 0)
 }
 
 // TestManualAccept checks accept by id of an active session (joining as a
@@ -395,7 +424,7 @@ func TestManualAccept(t *testing.T) {
 	assert.Equal(t, "agent_left", left.obj("event").str("kind"))
 	assert.Equal(t, "Amy", cust.expectEvent("agent_left").obj("from").str("name"))
 	assert.Equal(t, "Amy", bob.expectEvent("agent_left").obj("from").str("name"))
-	h.waitActive("Amy", 0)
+	h.requireActive("Amy", 0)
 	h.say(cust, "", "still there?")
 	assert.Equal(t, "still there?", bob.expectEvent("message").str("text"))
 	// Bob has seen the message, so anything for Amy was queued before her
@@ -417,7 +446,7 @@ func TestManualAccept(t *testing.T) {
 	// Both leave; with both on break there is nobody to route to, so the
 	// session waits in the queue, at its original place.
 	require.Equal(t, "agent_left", h.do(amy, frame{"type": "leave", "session_id": sid}).obj("event").str("kind"))
-	h.waitActive("Amy", 0)
+	h.requireActive("Amy", 0)
 	assert.Equal(t, "break", h.statusOf(amy, "break").str("status"))
 	assert.Equal(t, "draining", h.statusOf(bob, "break").str("status"))
 	// Bob's slot is released before anyone hears of the leave, so his
@@ -487,7 +516,7 @@ func TestManualAcceptQueued(t *testing.T) {
 	// Draining for a break: no picking either, even with a free slot.
 	custs[0].send(frame{"type": "end"})
 	custs[0].expectEvent("ended")
-	h.waitActive("Amy", 1)
+	h.requireActive("Amy", 1)
 	assert.Equal(t, "draining", h.statusOf(amy, "break").str("status"))
 	assert.Equal(t, "conflict", h.errCode(amy, frame{"type": "accept"}))
 }

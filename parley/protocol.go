@@ -205,10 +205,10 @@ type AssignedFrame struct {
 
 // CustomerQueueFrame tells a waiting customer its place in the queue.
 type CustomerQueueFrame struct {
-	Type      string `json:"type"`
-	SessionID string `json:"session_id"`
-	Position  int    `json:"position"`
-	EWTSecond int    `json:"ewt_s"`
+	Type       string `json:"type"`
+	SessionID  string `json:"session_id"`
+	Position   int    `json:"position"`
+	EWTSeconds int    `json:"ewt_s"`
 }
 
 // AgentQueueFrame tells agents how the queue stands.

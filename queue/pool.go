@@ -3,11 +3,14 @@ package queue
 import (
 	"container/heap"
 	"errors"
+
+	"github.com/parley-chat/parley/parley"
 )
 
 // DefaultCapacity is the number of concurrent sessions an agent gets when it
-// is added with a capacity of zero or less.
-const DefaultCapacity = 2
+// is added with a capacity of zero or less. It is parley.DefaultCapacity:
+// there is one default in the whole code base.
+const DefaultCapacity = parley.DefaultCapacity
 
 // Errors returned by Pool.Take.
 var (
