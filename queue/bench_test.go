@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"github.com/parley-chat/parley/parley"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -106,7 +107,7 @@ func BenchmarkMatch(b *testing.B) {
 			r := NewRouter()
 			r.Queue, _ = filledQueue(benchIDs("w", n+b.N))
 			for _, id := range benchIDs("a", 1000) {
-				r.Pool.Add(id, DefaultCapacity)
+				r.Pool.Add(id, parley.DefaultCapacity)
 				r.Pool.SetAvailable(id, true)
 			}
 			b.ReportAllocs()
@@ -130,7 +131,7 @@ func BenchmarkPool(b *testing.B) {
 	agents := benchIDs("a", 1000)
 	open := make([]string, 0, len(agents)) // ring of open sessions' agents, oldest at head
 	for _, id := range agents {
-		p.Add(id, DefaultCapacity)
+		p.Add(id, parley.DefaultCapacity)
 		p.SetAvailable(id, true)
 	}
 	rand.New(rand.NewPCG(3, 4)).Shuffle(len(agents), func(i, j int) { agents[i], agents[j] = agents[j], agents[i] })

@@ -9,7 +9,7 @@
 //   - Among agents with a free slot (active < capacity, status available), the
 //     one whose slot has been free the longest gets the next session, so
 //     finishing a chat earlier puts an agent earlier in line.
-//   - Capacity defaults to [DefaultCapacity] concurrent sessions per agent and
+//   - Capacity defaults to [parley.DefaultCapacity] concurrent sessions per agent and
 //     is set per agent; agents that are not available (draining, on break,
 //     offline) get nothing.
 //

@@ -8,15 +8,6 @@ import (
 	"github.com/parley-chat/parley/parley"
 )
 
-// Capacity bounds. An agent's capacity is clamped to [MinCapacity,
-// MaxCapacity] by the machine; zero or less means DefaultCapacity.
-const (
-	// MinCapacity is the smallest capacity an agent can be given.
-	MinCapacity = 1
-	// MaxCapacity is the largest capacity an agent can be given.
-	MaxCapacity = 100
-)
-
 // Wait estimates. The estimate for position p is p times a smoothed average
 // of the time between assignments: avg = EWTHistoryWeight*avg +
 // (1-EWTHistoryWeight)*gap, starting at EWTInitialGap.
@@ -146,9 +137,9 @@ func NewMachine() *Machine {
 // ClampCapacity returns the capacity an agent configured with c gets.
 func ClampCapacity(c int) int {
 	if c <= 0 {
-		return DefaultCapacity
+		return parley.DefaultCapacity
 	}
-	return min(max(c, MinCapacity), MaxCapacity)
+	return min(max(c, parley.MinCapacity), parley.MaxCapacity)
 }
 
 // ---- agents ----

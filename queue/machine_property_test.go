@@ -58,9 +58,9 @@ func (mm *machineModel) refresh(id string) {
 
 func clamp(c int) int {
 	if c <= 0 {
-		return DefaultCapacity
+		return parley.DefaultCapacity
 	}
-	return min(c, MaxCapacity)
+	return min(c, parley.MaxCapacity)
 }
 
 func (mm *machineModel) setAgent(id string, capacity int, disabled bool) {

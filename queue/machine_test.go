@@ -265,8 +265,7 @@ func TestMachineTickAndEstimate(t *testing.T) {
 }
 
 func TestClampCapacity(t *testing.T) {
-	for in, want := range map[int]int{-1: DefaultCapacity, 0: DefaultCapacity, 1: 1, 7: 7, MaxCapacity: MaxCapacity, MaxCapacity + 1: MaxCapacity} {
+	for in, want := range map[int]int{-1: parley.DefaultCapacity, 0: parley.DefaultCapacity, 1: 1, 7: 7, parley.MaxCapacity: parley.MaxCapacity, parley.MaxCapacity + 1: parley.MaxCapacity} {
 		assert.Equal(t, want, ClampCapacity(in), "capacity %d", in)
 	}
-	assert.Equal(t, parley.DefaultCapacity, DefaultCapacity)
 }

@@ -7,11 +7,6 @@ import (
 	"github.com/parley-chat/parley/parley"
 )
 
-// DefaultCapacity is the number of concurrent sessions an agent gets when it
-// is added with a capacity of zero or less. It is parley.DefaultCapacity:
-// there is one default in the whole code base.
-const DefaultCapacity = parley.DefaultCapacity
-
 // Errors returned by Pool.Take.
 var (
 	// ErrUnknownAgent is returned when the agent is not registered in the pool.
@@ -82,10 +77,10 @@ func (p *Pool) fix(a *agent) {
 }
 
 // Add registers an agent (not available, 0 active) or updates its capacity if
-// present. A capacity of zero or less means DefaultCapacity.
+// present. A capacity of zero or less means parley.DefaultCapacity.
 func (p *Pool) Add(id string, capacity int) {
 	if capacity <= 0 {
-		capacity = DefaultCapacity
+		capacity = parley.DefaultCapacity
 	}
 	if a, ok := p.agents[id]; ok {
 		p.setCapacity(a, capacity)

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"github.com/parley-chat/parley/parley"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -79,9 +80,9 @@ func TestPoolAdd(t *testing.T) {
 	assert.False(t, ok, "unavailable agent is not routable")
 
 	p.Add("d", 0)
-	assert.Equal(t, DefaultCapacity, p.Capacity("d"))
+	assert.Equal(t, parley.DefaultCapacity, p.Capacity("d"))
 	p.Add("n", -4)
-	assert.Equal(t, DefaultCapacity, p.Capacity("n"))
+	assert.Equal(t, parley.DefaultCapacity, p.Capacity("n"))
 	assert.Equal(t, 3, p.Len())
 
 	// Add on a present agent only updates its capacity.

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"github.com/parley-chat/parley/parley"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -85,7 +86,7 @@ func (m *model) dropAllSlots(id string) {
 
 func (m *model) add(id string, capacity int) {
 	if capacity <= 0 {
-		capacity = DefaultCapacity
+		capacity = parley.DefaultCapacity
 	}
 	if _, ok := m.agents[id]; ok {
 		m.setCapacity(id, capacity)
