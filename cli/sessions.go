@@ -212,7 +212,9 @@ func newCmdCheck(g *globalOptions) *cobra.Command {
 			var rep storage.CheckReport
 			if len(args) == 1 {
 				r, err := checkFile(args[0])
-				if err != nil {
+				if errors.Is(err, storage.ErrLocked) {
+					return fmt.Errorf("%w; a running server holds it: run parley check without FILE to check through that server, or check a backup", err)
+				} else if err != nil {
 					return err
 				}
 				rep = r
