@@ -118,3 +118,13 @@ func (c *conn) expect(limit time.Duration, typ string) (*frame, error) {
 }
 
 func (c *conn) close() { _ = c.CloseWith(websocket.CloseNormalClosure, "") }
+
+// closeAll closes every connection that was opened, 64 at a time.
+func closeAll(conns []*conn) {
+	_ = parallel(context.Background(), len(conns), 64, func(i int) error {
+		if conns[i] != nil {
+			_ = conns[i].ws.Close()
+		}
+		return nil
+	})
+}

@@ -70,14 +70,7 @@ func Connections(ctx context.Context, o Options, cfg ConnectionsConfig) (*Connec
 		opened   atomic.Int64
 		firstErr sync.Once
 	)
-	defer func() {
-		_ = parallel(context.Background(), len(conns), 64, func(i int) error {
-			if conns[i] != nil {
-				_ = conns[i].ws.Close()
-			}
-			return nil
-		})
-	}()
+	defer closeAll(conns)
 	stop := make(chan struct{})
 	go ticker(500*time.Millisecond, stop, func() {
 		st.printf("connections: %d/%d open, %d failed, server RSS %.0f MiB",

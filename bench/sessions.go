@@ -92,14 +92,7 @@ func Sessions(ctx context.Context, o Options, cfg SessionsConfig) (*SessionsResu
 	}
 	run := randomHex(4)
 	conns := make([]*conn, cfg.Sessions)
-	defer func() {
-		_ = parallel(context.Background(), len(conns), 64, func(i int) error {
-			if conns[i] != nil {
-				_ = conns[i].ws.Close()
-			}
-			return nil
-		})
-	}()
+	defer closeAll(conns)
 	stop := make(chan struct{})
 	defer close(stop)
 	go ticker(500*time.Millisecond, stop, func() {
