@@ -65,7 +65,7 @@ func (h *Hub) AttachAgent(c Conn, agentID, req string) (*Client, error) {
 	}
 	sessions := make([]parley.Session, len(recs))
 	for i, r := range recs {
-		sessions[i] = h.wire(r, seqs[i])
+		sessions[i] = h.agentWire(r, seqs[i])
 	}
 	g.open(encode(parley.AgentWelcome{
 		Type: parley.FrameWelcome, Re: req, Agent: snap.info, Sessions: sessions, Queue: snap.queue,
@@ -105,10 +105,60 @@ func (cl *Client) handleAgent(in *parley.Inbound) error {
 		return cl.toSession(in, command{kind: cmdResume, seq: in.AfterSeq, limit: in.Limit})
 	case parley.FrameHistory:
 		return cl.history(in)
+	case parley.FrameQueueList:
+		return cl.queueList(in)
 	default:
 		return unknownType(in.Type)
 	}
 	return nil
+}
+
+// queueList answers queue_list with the first limit waiting sessions,
+// next first.
+func (cl *Client) queueList(in *parley.Inbound) error {
+	limit := in.Limit
+	switch {
+	case limit == 0:
+		limit = parley.DefaultQueueListLimit
+	case limit < 0 || limit > parley.MaxQueueListLimit:
+		return parley.Errorf(parley.EBadRequest, "limit must be between 1 and %d.", parley.MaxQueueListLimit)
+	}
+	h := cl.hub
+	order := h.disp.queueOrder()
+	out := parley.QueueListFrame{Type: parley.FrameQueueList, Re: in.Req, Waiting: len(order), Sessions: []parley.Session{}}
+	order = order[:min(limit, len(order))]
+	err := h.db.View(func(tx *storage.Tx) error {
+		for _, id := range order {
+			r, err := tx.Session(id)
+			if parley.ErrorCode(err) == parley.ENotFound {
+				continue // purged or erased meanwhile
+			} else if err != nil {
+				return err
+			}
+			if r.State != parley.StateQueued {
+				continue // assigned meanwhile
+			}
+			last, err := tx.LastSeq(id)
+			if err != nil {
+				return err
+			}
+			out.Sessions = append(out.Sessions, h.agentWire(r, last))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cl.conn.Send(encode(out))
+	return nil
+}
+
+// CustomerSessionsForAgent lists a customer's sessions of the customer
+// window, open and ended, newest first, as agents see them: any signed-in
+// agent may list them (the customer pane shows them); reading a session's
+// events still needs the agent to be or have been in it.
+func (h *Hub) CustomerSessionsForAgent(customerID string) ([]parley.Session, error) {
+	return h.CustomerSessions(customerID)
 }
 
 // toSession sends an agent command to the open session named in the frame.

@@ -266,6 +266,17 @@ func (h *Hub) wire(r *parley.SessionRecord, lastSeq uint64) parley.Session {
 	return s
 }
 
+// agentWire is wire as agents see it: with the customer's profile, and
+// when the session entered the queue while it waits.
+func (h *Hub) agentWire(r *parley.SessionRecord, lastSeq uint64) parley.Session {
+	s := h.wire(r, lastSeq)
+	s.CustomerProfile = r.Customer.ForAgents()
+	if r.State == parley.StateQueued {
+		s.QueuedAt = r.QueuedAt
+	}
+	return s
+}
+
 // updateTimeout bounds one group commit of a session or a start.
 const updateTimeout = 30 * time.Second
 

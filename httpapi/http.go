@@ -86,6 +86,26 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, parley.SessionsFrame{Type: parley.FrameSessions, Sessions: list})
 }
 
+// handleAgentCustomerSessions lists a customer's recent sessions for an
+// agent's customer pane.
+func (s *Server) handleAgentCustomerSessions(w http.ResponseWriter, r *http.Request) {
+	v, err := s.viewer(r, true)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if v.AgentID == "" {
+		writeError(w, parley.Errorf(parley.EForbidden, "This list is for agents; customers use GET /v1/customer/sessions."))
+		return
+	}
+	list, err := s.hub.CustomerSessionsForAgent(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, parley.SessionsFrame{Type: parley.FrameSessions, Sessions: list})
+}
+
 // handleEvents returns one page of a session's events.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	v, err := s.viewer(r, true)

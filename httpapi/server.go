@@ -127,6 +127,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/customer/sessions", s.handleSessions)
 	s.mux.HandleFunc("GET /v1/customer/sessions/{id}/events", s.handleEvents)
 	s.mux.HandleFunc("GET /v1/customer/sessions/{id}/transcript", s.handleTranscript)
+	s.mux.HandleFunc("GET /v1/agent/customers/{id}/sessions", s.handleAgentCustomerSessions)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

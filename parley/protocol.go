@@ -16,7 +16,10 @@ const (
 	// DefaultResumeLimit and MaxResumeLimit bound the events of one resume
 	// page.
 	DefaultResumeLimit = 500
-	MaxResumeLimit     = 1000
+	// DefaultQueueListLimit and MaxQueueListLimit bound a queue_list answer.
+	DefaultQueueListLimit = 100
+	MaxQueueListLimit     = 500
+	MaxResumeLimit        = 1000
 )
 
 // Client frame types.
@@ -33,6 +36,8 @@ const (
 	FrameStatus   = "status"
 	FrameAccept   = "accept"
 	FrameLeave    = "leave"
+	// FrameQueueList asks for, and answers with, the waiting sessions.
+	FrameQueueList = "queue_list"
 )
 
 // Server frame types.
@@ -174,6 +179,16 @@ type SessionsFrame struct {
 	Type     string    `json:"type"`
 	Re       string    `json:"re,omitempty"`
 	Sessions []Session `json:"sessions"`
+}
+
+// QueueListFrame answers an agent's queue_list: the waiting sessions,
+// next first, each with its position, wait estimate and customer profile.
+type QueueListFrame struct {
+	Type     string    `json:"type"`
+	Re       string    `json:"re,omitempty"`
+	Sessions []Session `json:"sessions"`
+	// Waiting is how many sessions wait in all, which may exceed the list.
+	Waiting int `json:"waiting"`
 }
 
 // AgentStatusFrame reports an agent's status.

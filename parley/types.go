@@ -72,6 +72,11 @@ func (c Customer) Ref() CustomerRef {
 	return CustomerRef{ID: c.ID, Name: c.Name, Email: c.Email}
 }
 
+// ForAgents returns the customer as agents see it, profile data included.
+func (c Customer) ForAgents() *CustomerProfile {
+	return &CustomerProfile{ID: c.ID, Name: c.Name, Email: c.Email, Visitor: c.Visitor, Profile: c.Profile}
+}
+
 // CustomerRef is the customer as shown in a Session object.
 type CustomerRef struct {
 	ID    string `json:"id"`
@@ -105,6 +110,11 @@ type Session struct {
 	LastSeq    uint64      `json:"last_seq"`
 	Position   int         `json:"position,omitempty"`
 	EWTSeconds *int        `json:"ewt_s,omitempty"`
+	// QueuedAt is when the session entered the queue, while it is queued.
+	QueuedAt Time `json:"queued_at,omitzero"`
+	// CustomerProfile is the customer as agents see it: verified or
+	// visitor, and the token's profile data. Only agents get it.
+	CustomerProfile *CustomerProfile `json:"customer_profile,omitempty"`
 }
 
 // SessionRecord is a session as stored: the wire Session plus what only the
