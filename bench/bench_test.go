@@ -114,3 +114,16 @@ func TestBenchSessionsSmoke(t *testing.T) {
 	}
 	assert.Greater(t, res["rss_sessions_mib"], 0.0)
 }
+
+// TestBenchCrashSmoke kills and restarts the server five times while
+// customers and agents chat, and requires that nothing acknowledged was
+// lost, duplicated or reordered and that the check stayed clean.
+func TestBenchCrashSmoke(t *testing.T) {
+	res := runBench(t, "crash", "--cycles", "5")
+	assert.Equal(t, "crash", res["scenario"])
+	assert.Equal(t, 5.0, res["cycles"])
+	assert.Greater(t, res["acked"], 0.0)
+	for _, k := range []string{"lost", "duplicated", "out_of_order", "check_failures", "errors"} {
+		assert.Equal(t, 0.0, res[k], "%s: %v", k, res["first_problem"])
+	}
+}

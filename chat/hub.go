@@ -6,6 +6,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,6 +46,8 @@ type Hub struct {
 	closed     bool                // Close began: spawn refuses
 
 	hooks testHooks
+	// updateTimeout bounds each update; defaultUpdateTimeout but in tests.
+	updateTimeout time.Duration
 
 	closing chan struct{}
 	wg      sync.WaitGroup
@@ -76,6 +79,8 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 		sessions:   make(map[string]*session),
 		byCustomer: make(map[string]*session),
 		closing:    make(chan struct{}),
+
+		updateTimeout: updateTimeout,
 	}
 	h.disp = newDispatcher(h)
 	if err := h.recover(); err != nil {
@@ -281,9 +286,16 @@ func (h *Hub) agentWire(r *parley.SessionRecord, lastSeq uint64) parley.Session 
 const updateTimeout = 30 * time.Second
 
 // update runs fn in a group commit bounded by updateTimeout, so a stuck
-// disk turns into an unavailable error rather than a hung session.
+// disk turns into an unavailable error rather than a hung session. (An
+// update still waiting for the writer when the time is up is not run;
+// one the writer has started waits for its commit.)
 func (h *Hub) update(fn func(tx *storage.Tx) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), updateTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), h.updateTimeout)
 	defer cancel()
-	return h.db.Update(ctx, fn)
+	err := h.db.Update(ctx, fn)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w (%w)", parley.Errorf(parley.EUnavailable,
+			"Storage did not answer within %v; try again later.", h.updateTimeout), err)
+	}
+	return err
 }

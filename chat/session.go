@@ -92,6 +92,9 @@ type session struct {
 	// after that, or when it grows past maxEarly (earlyOK false).
 	early   []parley.Event
 	earlyOK bool
+	// fences holds the connections whose sends are refused until they
+	// resend a failed message (see fence.go); owned by the worker.
+	fences map[Conn]string
 
 	box *mailbox[command]
 	// ctrl is the same mailbox as the dispatcher sees it: its posts never
@@ -249,6 +252,9 @@ func (s *session) storeSends(batch []command) {
 	// goroutine that owns it.
 	ok := batch[:0:0]
 	for _, c := range batch {
+		if s.fenced(c) {
+			continue
+		}
 		if err := s.mayWrite(c.from, c.whisper); err != nil {
 			s.fail(c, err)
 			continue
@@ -282,6 +288,8 @@ func (s *session) storeSends(batch []command) {
 		for _, c := range ok {
 			s.fail(c, err)
 		}
+		// Refuse what each sender sent after these until it resends them.
+		s.fence(ok)
 		return
 	}
 	for i, c := range ok {

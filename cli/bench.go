@@ -17,7 +17,7 @@ import (
 
 // benchScenarios are the scenarios of parley bench, in the order "all"
 // runs them.
-var benchScenarios = []string{"throughput", "connections", "routing", "recovery", "sessions"}
+var benchScenarios = []string{"throughput", "connections", "routing", "recovery", "sessions", "crash"}
 
 type benchOptions struct {
 	url       string
@@ -42,13 +42,15 @@ type benchOptions struct {
 	events   int
 	sessions int
 	runs     int
+
+	cycles int
 }
 
 func newCmdBench(g *globalOptions) *cobra.Command {
 	o := &benchOptions{}
 	cmd := &cobra.Command{
 		Use:   "bench SCENARIO",
-		Short: "Measure a server under load: throughput, connections, routing, recovery, sessions or all",
+		Short: "Measure a server under load: throughput, connections, routing, recovery, sessions, crash or all",
 		Long: "Drive a Parley server with simulated customers and agents over real WebSockets and measure it.\n" +
 			"The server is a child process on a temporary data directory, or the running one at --url\n" +
 			"(with --data naming its data directory). Scenarios:\n\n" +
@@ -58,6 +60,8 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 			"  routing      a queue served by agents; assignments/s, FIFO and longest-free checks\n" +
 			"  recovery     time from start to /readyz on a large database\n" +
 			"  sessions     queued sessions on idle customer connections; the server's memory per session\n" +
+			"  crash        kill -9 and restart the server at random moments while clients chat; checks\n" +
+			"               that every acknowledged message is stored once, in order, and check is clean\n" +
 			"  all          every scenario in turn\n\n" +
 			"Progress goes to stderr; results to stdout, one JSON object per scenario with --json.\n" +
 			"See docs/performance.md.",
@@ -87,6 +91,7 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.events, "events", 1_000_000, "recovery: events in the database")
 	f.IntVar(&o.sessions, "sessions", 10_000, "recovery: open sessions in the database; sessions: queued sessions")
 	f.IntVar(&o.runs, "runs", 3, "recovery: server starts to time (the median is reported)")
+	f.IntVar(&o.cycles, "cycles", 10, "crash: how many times to kill and restart the server")
 	return cmd
 }
 
@@ -137,6 +142,8 @@ func runBench(cmd *cobra.Command, g *globalOptions, o *benchOptions, scenario st
 			res, err = bench.Recovery(ctx, opts, bench.RecoveryConfig{Events: o.events, Sessions: o.sessions, Runs: o.runs})
 		case "sessions":
 			res, err = bench.Sessions(ctx, opts, bench.SessionsConfig{Sessions: o.sessions})
+		case "crash":
+			res, err = bench.Crash(ctx, opts, bench.CrashConfig{Cycles: o.cycles})
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", sc, err)

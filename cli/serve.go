@@ -167,10 +167,13 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownWait)
 	defer cancel()
-	_ = srv.Shutdown(sctx)
+	// The listener stays open while the WebSockets drain, so clients
+	// arriving meanwhile get 503 rather than a refused connection; then
+	// the HTTP server stops and waits for plain requests.
 	if err := api.Shutdown(sctx); err != nil {
 		log.Warn("clients did not all disconnect in time", "err", err)
 	}
+	_ = srv.Shutdown(sctx)
 	return nil
 }
 

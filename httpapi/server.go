@@ -72,6 +72,8 @@ type Server struct {
 	mux      *http.ServeMux
 	logins   *limiter
 
+	handoff handoff // see drain.go
+
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{}
 	draining bool
@@ -223,13 +225,24 @@ func (s *Server) shuttingDown() bool {
 	return s.draining
 }
 
-// Shutdown tells every WebSocket client the server is going away (close
-// code 1001: reconnect and resume) and waits until they are gone or ctx
-// ends. Call it after the HTTP server stopped accepting and before closing
-// the hub.
+// Shutdown stops the server gracefully (see drain.go): it refuses new
+// WebSockets with 503, stops handing frames to chat, closes the hub so
+// that every command already handed over is answered, then tells every
+// WebSocket client the server is going away (close code 1001: reconnect
+// and resume) once its answers are delivered, and waits until they are
+// gone or ctx ends. It closes the hub (chat.Hub.Close may be called again
+// afterwards). Call it while the HTTP listener still accepts, so that
+// clients arriving meanwhile get 503 rather than a refused connection,
+// and shut the HTTP server down after it.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
+	s.mu.Unlock()
+	if err := s.stopHanding(ctx); err != nil {
+		s.log.Warn("a connection was still handing a command over at the shutdown deadline", "err", err)
+	}
+	_ = s.hub.Close()
+	s.mu.Lock()
 	idle := make(chan struct{})
 	if len(s.conns) == 0 {
 		close(idle)

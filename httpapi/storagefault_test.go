@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/parley"
@@ -32,11 +33,13 @@ func newFaultHarness(t *testing.T, hook func() error) *harness {
 	require.NoError(t, err)
 	hub, err := chat.Open(db, chat.Config{Now: h.clock.now, QueueInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
+	h.admin = admin.New(db, admin.HubLive(hub))
 	api := httpapi.New(hub, httpapi.Config{
 		CustomerSecret: h.secret,
 		AgentSecret:    db.AgentSecret(),
 		Now:            h.clock.now,
 		HelloTimeout:   2 * time.Second,
+		Accounts:       h.admin,
 	})
 	srv := httptest.NewServer(api)
 	h.db, h.hub, h.api, h.srv = db, hub, api, srv

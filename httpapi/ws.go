@@ -83,7 +83,9 @@ func (c *wsConn) handle(client *chat.Client, in *parley.Inbound) {
 			c.sendError(in.Req, errors.New("panic"))
 		}
 	}()
-	client.Handle(in)
+	if !c.srv.admit(func() { client.Handle(in) }) {
+		c.sendError(in.Req, errDraining)
+	}
 }
 
 // read reads and decodes one frame. It returns ok=false when the connection
@@ -193,7 +195,10 @@ func (c *wsConn) hello() *chat.Client {
 			c.sendError(in.Req, parley.Errorf(parley.EBadRequest, "Send hello first."))
 			continue
 		}
-		client, err := c.srv.authenticate(c, in)
+		var client *chat.Client
+		if !c.srv.admit(func() { client, err = c.srv.authenticate(c, in) }) {
+			err = errDraining
+		}
 		if err != nil {
 			c.sendError(in.Req, err)
 			c.close(disconnectForError(err))

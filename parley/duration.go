@@ -1,6 +1,7 @@
 package parley
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +15,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
 		if n, ok := strings.CutSuffix(s, suffix); ok {
 			v, err := strconv.ParseFloat(n, 64)
-			if err != nil || v < 0 {
+			// !(v >= 0) also refuses NaN; past the largest Duration the
+			// conversion would wrap to a negative one.
+			if err != nil || !(v >= 0) || v*float64(unit) >= math.MaxInt64 {
 				return 0, Errorf(EBadRequest, "%q is not a duration (examples: 90d, 2w, 36h, 15m).", s)
 			}
 			return time.Duration(v * float64(unit)), nil
