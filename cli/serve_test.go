@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -139,6 +140,10 @@ type server struct {
 // the caller gives one) and waits for its listening line.
 func startServe(t *testing.T, e env, args ...string) *server {
 	t.Helper()
+	if _, set := e["PARLEY_LISTEN"]; !set && !slices.Contains(args, "--listen") {
+		// Never the default port: another program may hold it.
+		args = append(args, "--listen", "127.0.0.1:0")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{out: newSyncBuffer(), errOut: newSyncBuffer(), cancel: cancel, done: make(chan struct{})}
 	go func() {
