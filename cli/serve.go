@@ -34,6 +34,8 @@ type serveOptions struct {
 	firstAgent     string
 	shutdownWait   time.Duration
 	debugListen    string
+	demo           bool
+	publicURL      string
 }
 
 func newCmdServe(g *globalOptions) *cobra.Command {
@@ -61,7 +63,15 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.firstAgent, "first-agent", "admin@localhost", "email of the agent created in a new data directory")
 	f.DurationVar(&o.shutdownWait, "shutdown-timeout", 10*time.Second, "how long a graceful stop waits for clients")
 	f.StringVar(&o.debugListen, "debug-listen", "", "address to serve Go profiles (/debug/pprof/) on; off when empty, keep it on loopback")
+	f.BoolVar(&o.demo, "demo", false, "serve the demo page /demo, which signs customer tokens for any name (always on while listening on loopback)")
+	f.StringVar(&o.publicURL, "public-url", "", "scheme://host[:port] browsers reach this server at, shown in the widget snippet (default: the request's host)")
 	return cmd
+}
+
+// isLoopback reports whether addr is a loopback listener address.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -129,6 +139,8 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		AllowAnonymous: o.allowAnonymous,
 		AllowedOrigins: o.allowedOrigins,
 		Accounts:       adm,
+		Demo:           o.demo || isLoopback(ln.Addr()),
+		PublicURL:      o.publicURL,
 		Logger:         log,
 	})
 	adminSrv, err := httpapi.ServeAdmin(g.socketPath(), adm, log)

@@ -1,0 +1,1 @@
+// Parley widget loader: written in step 3.
