@@ -24,6 +24,7 @@
 //	peer.send(frame) / peer.expect(typ) / peer.waitFor(desc, pred) / peer.available()
 //	srv.dropConns()                   // cut every WebSocket's TCP connection, no close frame
 //	srv.restart()                     // stop and start the server on the same port and file
+//	srv.down() / srv.up()             // restart in two steps (act while the server is down)
 //
 //	tb := newTab(t)                   // a browser tab (1280x800); fails the test on console
 //	                                  //   errors, exceptions and CSP violations
@@ -249,7 +250,17 @@ func (s *server) stop() {
 // again on the same address and database file.
 func (s *server) restart() {
 	s.t.Helper()
-	s.stop()
+	s.down()
+	s.up()
+}
+
+// down stops the server: clients get close code 1001 and cannot
+// reconnect until up.
+func (s *server) down() { s.stop() }
+
+// up starts the server again after down, on the same address and file.
+func (s *server) up() {
+	s.t.Helper()
 	var ln net.Listener
 	deadline := time.Now().Add(waitTime)
 	for {
