@@ -186,6 +186,16 @@ function setAgentStatus(status, active, capacity) {
   view.renderQueue(S);
 }
 
+/**
+ * syncActive counts the open chats: the server sends agent_status on status
+ * changes, not on every assignment, and the chats list is exact.
+ */
+function syncActive() {
+  let n = 0;
+  for (const c of S.chats.values()) if (!c.closed) n++;
+  if (n !== S.active) { S.active = n; view.renderStatus(S); view.renderQueue(S); }
+}
+
 function setQueue(q) {
   S.queue = { waiting: q.waiting || 0, oldest: q.oldest_wait_s || 0, at: Date.now() };
   view.renderQueue(S);
@@ -216,8 +226,10 @@ async function onWelcome(w) {
     const first = chatOrder().find((c) => !c.closed);
     if (first) S.current = first.id;
   }
+  syncActive();
   view.renderAll(S);
   await Promise.allSettled(work);
+  syncActive();
   view.renderAll(S);
 }
 
@@ -246,6 +258,7 @@ async function settleGone(c) {
   } catch { /* keep what we have */ }
   if (!c.closed) c.closed = [...c.events.values()].some((e) => e.kind === 'ended') ? 'ended' : 'left';
   c.typing = null;
+  syncActive();
   view.renderAll(S);
 }
 
@@ -318,6 +331,7 @@ function onAssigned(f) {
     }
   }
   for (const e of evs) mergeEvent(c, e, false);
+  syncActive();
   if (f.re || !S.current || S.chats.get(S.current)?.closed) {
     select(c.id);
   } else {
@@ -347,9 +361,10 @@ function mergeEvent(c, e, live) {
   if (e.kind === 'agent_joined' && mine && c.closed === 'left') c.closed = null;
   if (mine && e.kind === 'message' && e.seq > c.seen) c.seen = e.seq;
   if (c.id === S.current && isAttending()) markSeen(c);
-  if (c.id === S.current) view.insertEvent(S, c, e);
+  if (c.id === S.current) { view.insertEvent(S, c, e); view.renderCustomer(S); }
   if (e.kind === 'ended' || e.kind === 'agent_left' || e.kind === 'agent_joined') {
     if (c.id === S.current) view.renderHeader(S);
+    syncActive();
   }
   view.renderChats(S);
   view.renderTitle(S);
@@ -475,6 +490,7 @@ function select(id) {
   if (prev && prev.id !== id) prev.draft = $('reply').value;
   if (prev && prev.id !== id) sendTyping(false);
   S.current = id;
+  $('end-confirm').hidden = true;
   const c = S.chats.get(id);
   if (c && isAttending()) markSeen(c);
   view.renderAll(S);
@@ -533,13 +549,20 @@ async function leaveChat() {
   const c = S.chats.get(S.current);
   if (!c || c.closed) return;
   const r = await command({ type: 'leave', session_id: c.id }, 'event');
-  if (r) { c.closed = 'left'; clearTyping(c); view.renderAll(S); }
+  if (r) { c.closed = 'left'; clearTyping(c); syncActive(); view.renderAll(S); }
+}
+
+function askEnd() {
+  const c = S.chats.get(S.current);
+  if (!c || c.closed) return;
+  $('end-confirm').hidden = false;
+  $('end-confirm-yes').focus();
 }
 
 async function endChat() {
+  $('end-confirm').hidden = true;
   const c = S.chats.get(S.current);
   if (!c || c.closed) return;
-  if (!window.confirm(`End the chat with ${view.customerName(c)}?`)) return;
   await command({ type: 'end', session_id: c.id }, 'event');
 }
 
@@ -580,14 +603,28 @@ function wire() {
   $('notify-btn').addEventListener('click', toggleNotify);
   $('older-btn').addEventListener('click', loadOlder);
   $('leave-btn').addEventListener('click', leaveChat);
-  $('end-btn').addEventListener('click', endChat);
+  $('end-btn').addEventListener('click', askEnd);
+  $('end-confirm-yes').addEventListener('click', endChat);
+  $('end-confirm-no').addEventListener('click', () => { $('end-confirm').hidden = true; $('reply').focus(); });
   $('dismiss-btn').addEventListener('click', dismissChat);
   $('customer-toggle').addEventListener('click', () => view.toggleCustomer());
   $('reply-form').addEventListener('submit', (ev) => { ev.preventDefault(); sendReply(); });
+  // Enter sends; the line break it would type is swallowed even when the
+  // key's character arrives as a separate event (some input methods and
+  // automation send keydown and the character apart).
+  let swallowBreak = false;
   $('reply').addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.altKey && !ev.isComposing) {
       ev.preventDefault();
+      swallowBreak = true;
       sendReply();
+    }
+  });
+  $('reply').addEventListener('keyup', (ev) => { if (ev.key === 'Enter') swallowBreak = false; });
+  $('reply').addEventListener('beforeinput', (ev) => {
+    if (swallowBreak && (ev.inputType === 'insertLineBreak' || ev.inputType === 'insertParagraph' ||
+        (ev.inputType === 'insertText' && (ev.data === '\r' || ev.data === '\n')))) {
+      ev.preventDefault();
     }
   });
   $('reply').addEventListener('input', () => {

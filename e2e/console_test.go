@@ -1,0 +1,328 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley/internal/wsclient"
+)
+
+// js quotes s as a JavaScript string literal.
+func js(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// eval evaluates a JavaScript expression in the page and returns its value.
+func eval[T any](tb *tab, expr string) T {
+	tb.t.Helper()
+	return run(tb, chromedp.Evaluate[T](expr))
+}
+
+// clearInput empties a form field.
+func clearInput(tb *tab, id string) {
+	tb.t.Helper()
+	eval[bool](tb, fmt.Sprintf(`(document.getElementById(%s).value = '') === ''`, js(id)))
+}
+
+// consoleTab opens a tab for a console test; when the test fails it logs
+// what the console showed, to tell a slow wait from a wrong screen.
+func consoleTab(t *testing.T) *tab {
+	tb := newTab(t)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		defer cancel()
+		if text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`)); err == nil {
+			t.Logf("console page text at failure:\n%s", text)
+		}
+	})
+	return tb
+}
+
+// consoleSignIn opens the console and fills in the sign-in form.
+func consoleSignIn(tb *tab, url, email, password string) {
+	tb.t.Helper()
+	tb.do(chromedp.Navigate(url+"/console/"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.ID("signin-btn")))
+}
+
+// consoleStatus picks a status in the console's Status control, as a
+// person would, and waits for the server's answer to show.
+func consoleStatus(tb *tab, status string) {
+	tb.t.Helper()
+	tb.do(chromedp.WaitEnabled(chromedp.ID("status")))
+	eval[bool](tb, fmt.Sprintf(`(() => { const s = document.getElementById('status'); s.value = %s;
+		s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`, js(status)))
+	tb.waitJS(fmt.Sprintf(`document.getElementById('status-dot').classList.contains(%s)`, js(status)))
+}
+
+// bubbleCount counts the console's messages whose text is exactly text.
+func bubbleCount(tb *tab, text string) int {
+	tb.t.Helper()
+	return eval[int](tb, fmt.Sprintf(`Array.from(document.querySelectorAll('#events .bubble')).filter(b => b.textContent === %s).length`, js(text)))
+}
+
+// waitBubble waits until the console shows a stored message with text.
+func waitBubble(tb *tab, text string) {
+	tb.t.Helper()
+	tb.waitJS(fmt.Sprintf(`Array.from(document.querySelectorAll('#events .bubble')).some(b => b.textContent === %s)`, js(text)))
+}
+
+// typeReply types text into the Reply box and presses Enter.
+func typeReply(tb *tab, text string) {
+	tb.t.Helper()
+	tb.do(chromedp.SendKeys(chromedp.ID("reply"), text+"\r"))
+}
+
+func sendAs(p *peer, text, cmid string) {
+	p.t.Helper()
+	p.send(wsclient.Frame{"type": "send", "text": text, "client_msg_id": cmid, "req": cmid})
+	p.waitFor("sent "+cmid, func(f wsclient.Frame) bool { return f.Str("type") == "sent" && f.Str("re") == cmid })
+}
+
+func TestConsoleFirstSignInSetsNewPassword(t *testing.T) {
+	tb := consoleTab(t)
+	srv := newServer(t)
+	otp := srv.firstAgent("admin@localhost")
+	// Chromium logs every refused sign-in (401, 403) as a console error.
+	tb.allow("/v1/agent/login")
+
+	tb.do(chromedp.Navigate(srv.URL + "/console/"))
+	tb.do(chromedp.WaitVisible(chromedp.ID("email")))
+	tb.screenshot("console-signin")
+
+	// A wrong password is refused and says so.
+	tb.do(chromedp.SendKeys(chromedp.ID("email"), "admin@localhost"),
+		chromedp.SendKeys(chromedp.ID("password"), "not-the-password"),
+		chromedp.Click(chromedp.ID("signin-btn")))
+	tb.waitText("#login-error", "Wrong email or password.")
+
+	// The one-time password leads to the New password form.
+	clearInput(tb, "password")
+	tb.do(chromedp.SendKeys(chromedp.ID("password"), otp),
+		chromedp.Click(chromedp.ID("signin-btn")),
+		chromedp.WaitVisible(chromedp.ID("new-password")))
+	require.Equal(t, []string{"New password"}, tb.texts(`label[for="new-password"]`))
+
+	// Too short: refused in the page, nothing sent.
+	tb.do(chromedp.SendKeys(chromedp.ID("new-password"), "short"), chromedp.Click(chromedp.ID("newpw-btn")))
+	tb.waitText("#newpw-error", "at least 12 characters")
+
+	const newPassword = "a calm new password"
+	clearInput(tb, "new-password")
+	tb.do(chromedp.SendKeys(chromedp.ID("new-password"), newPassword),
+		chromedp.Click(chromedp.ID("newpw-btn")))
+	tb.waitText("#conn-state", "Connected")
+	tb.waitText("#agent-name", "admin")
+
+	// The token is in sessionStorage and in no URL.
+	token := eval[string](tb, `sessionStorage.getItem('parley.console.token') || ''`)
+	require.NotEmpty(t, token)
+	require.NotContains(t, eval[string](tb, `location.href`), token)
+
+	// The new password works and the one-time password no longer does.
+	srv.agentToken("admin@localhost", newPassword)
+	tb.do(chromedp.Click(chromedp.ID("signout-btn")), chromedp.WaitVisible(chromedp.ID("email")))
+	require.Empty(t, eval[string](tb, `sessionStorage.getItem('parley.console.token') || ''`))
+	clearInput(tb, "password")
+	tb.do(chromedp.SendKeys(chromedp.ID("password"), otp),
+		chromedp.Click(chromedp.ID("signin-btn")))
+	tb.waitText("#login-error", "Wrong email or password.")
+	clearInput(tb, "password")
+	tb.do(chromedp.SendKeys(chromedp.ID("password"), newPassword),
+		chromedp.Click(chromedp.ID("signin-btn")))
+	tb.waitText("#conn-state", "Connected")
+}
+
+func TestConsoleChat(t *testing.T) {
+	tb := consoleTab(t)
+	srv := newServer(t)
+	email, password := srv.addAgent("Dana", 2)
+	consoleSignIn(tb, srv.URL, email, password)
+	tb.waitText("#conn-state", "Connected")
+	tb.waitText("#load", "0/2")
+	consoleStatus(tb, "available")
+	tb.waitText("#queue", "No one is waiting.")
+
+	// A verified customer starts a chat: routing assigns it to Dana.
+	tok := srv.customerToken("u-42", "Ada Lovelace")
+	cust, _ := srv.customerWS(tok)
+	cust.send(wsclient.Frame{"type": "start", "req": "s"})
+	sess := cust.expect("session").Obj("session")
+	sid := sess.Str("id")
+	tb.waitText("#convo-name", "Ada Lovelace")
+	tb.waitText("#load", "1/2")
+	tb.waitText("#chats", "Ada Lovelace")
+
+	// The customer pane: name, email, verified, the token's profile.
+	tb.waitText("#customer-name", "Ada Lovelace")
+	tb.waitText("#customer-email", "u-42@example.com")
+	tb.waitText("#customer-identity", "Verified customer")
+	require.Equal(t, []string{"plan", "pro"}, tb.texts("#customer-profile dt, #customer-profile dd"))
+
+	// The customer writes; the console shows it.
+	sendAs(cust, "Hello, my order is late.", "c-1")
+	waitBubble(tb, "Hello, my order is late.")
+
+	// Typing, customer to agent: shown, then cleared by the message.
+	cust.send(wsclient.Frame{"type": "typing", "active": true})
+	tb.waitText("#typing", "Ada Lovelace is typing")
+	sendAs(cust, "Order 1234.", "c-2")
+	waitBubble(tb, "Order 1234.")
+	tb.waitJS(`document.getElementById('typing').textContent === ''`)
+
+	// Typing, agent to customer, then Enter sends the reply.
+	tb.do(chromedp.SendKeys(chromedp.ID("reply"), "Hi Ada, let me check"))
+	cust.waitFor("agent typing", func(f wsclient.Frame) bool {
+		return f.Str("type") == "typing" && f.Obj("from").Str("role") == "agent" && f["active"] == true
+	})
+	tb.do(chromedp.KeyEvent("\r"))
+	ev := cust.waitFor("reply", isEvent("message", "Hi Ada, let me check")).Obj("event")
+	require.Equal(t, "Dana", ev.Obj("from").Str("name"))
+	waitBubble(tb, "Hi Ada, let me check")
+	require.Equal(t, "", eval[string](tb, `document.getElementById('reply').value`))
+
+	// Shift+Enter is a new line, Enter sends both lines as one message.
+	tb.do(chromedp.SendKeys(chromedp.ID("reply"), "Line one"),
+		chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierShift)),
+		chromedp.SendKeys(chromedp.ID("reply"), "line two\r"))
+	cust.waitFor("two lines", isEvent("message", "Line one\nline two"))
+
+	// A whisper: shown differently, never sent to the customer.
+	const whisper = "Ada is on the pro plan; refund is fine."
+	tb.do(chromedp.Click(chromedp.ID("whisper")))
+	tb.waitJS(`document.getElementById('reply-form').classList.contains('whispering')`)
+	typeReply(tb, whisper)
+	waitBubble(tb, whisper)
+	require.False(t, eval[bool](tb, `document.getElementById('whisper').checked`), "whisper is for the next message only")
+	require.Equal(t, []string{"Whisper · agents only"}, tb.texts("#events li.msg.whisper .whisper-tag"))
+	whisperBG := eval[string](tb, `getComputedStyle(document.querySelector('#events li.msg.whisper .bubble')).backgroundColor`)
+	replyBG := eval[string](tb, `getComputedStyle(document.querySelector('#events li.msg.me:not(.whisper) .bubble')).backgroundColor`)
+	require.NotEqual(t, replyBG, whisperBG, "a whisper looks different from a reply")
+	typeReply(tb, "Refund is on its way.")
+	cust.waitFor("reply after the whisper", func(f wsclient.Frame) bool {
+		require.NotContains(t, fmt.Sprint(f), whisper, "the customer got the whisper")
+		return isEvent("message", "Refund is on its way.")(f)
+	})
+
+	// Markup from the customer is text.
+	const xss = `<img src=x onerror=alert(1)>`
+	sendAs(cust, xss, "c-3")
+	waitBubble(tb, xss)
+	require.Zero(t, eval[int](tb, `document.querySelectorAll('img').length`))
+	tb.screenshot("console-chat")
+
+	// The network drops every WebSocket. While the console is cut off the
+	// agent writes, and the customer writes from a new connection.
+	require.GreaterOrEqual(t, srv.dropConns(), 2)
+	<-cust.c.Done()
+	typeReply(tb, "Sorry, my connection dropped.")
+	cust2, w := srv.customerWS(tok)
+	require.Equal(t, sid, w.Obj("open_session").Str("id"))
+	sendAs(cust2, "Are you still there?", "c-4")
+	sendAs(cust2, "Hello?", "c-5")
+
+	// The console reconnects by itself and shows everything exactly once.
+	tb.waitText("#conn-state", "Connected")
+	waitBubble(tb, "Hello?")
+	tb.waitJS(`document.querySelectorAll('#pending li').length === 0`)
+	waitBubble(tb, "Sorry, my connection dropped.")
+	for _, text := range []string{"Hello, my order is late.", "Order 1234.", "Hi Ada, let me check",
+		"Line one\nline two", whisper, "Refund is on its way.", xss, "Sorry, my connection dropped.",
+		"Are you still there?", "Hello?"} {
+		require.Equal(t, 1, bubbleCount(tb, text), "console shows %q once", text)
+	}
+	cust2.send(wsclient.Frame{"type": "history", "session_id": sid, "limit": 200, "req": "h"})
+	hist := cust2.waitFor("history", func(f wsclient.Frame) bool { return f.Str("re") == "h" })
+	var stored []string
+	last := 0
+	for _, e := range hist.List("events") {
+		if e.Str("kind") == "message" {
+			stored = append(stored, e.Str("text"))
+		}
+		last = max(last, e.Num("seq"))
+	}
+	require.Equal(t, 1, strings.Count(strings.Join(stored, "\x00"), "Sorry, my connection dropped."), "stored once")
+	seqs := eval[[]int](tb, `Array.from(document.querySelectorAll('#events li'), li => Number(li.dataset.seq))`)
+	want := make([]int, last)
+	for i := range want {
+		want[i] = i + 1
+	}
+	require.Equal(t, want, seqs, "every event once, in order")
+	require.NotContains(t, strings.ToLower(eval[string](tb, `document.body.textContent`)), "refresh")
+
+	// The agent ends the chat.
+	tb.do(chromedp.Click(chromedp.ID("end-btn")), chromedp.Click(chromedp.ID("end-confirm-yes")))
+	end := cust2.waitFor("ended", isEvent("ended", "")).Obj("event")
+	require.Equal(t, "agent", end.Str("reason"))
+	tb.waitText("#closed-note", "This chat has ended.")
+	tb.waitText("#load", "0/2")
+	tb.do(chromedp.WaitNotVisible(chromedp.ID("reply")))
+}
+
+func TestConsoleQueueUnreadAndKeyboard(t *testing.T) {
+	tb := consoleTab(t)
+	srv := newServer(t, withAnonymous)
+	email, password := srv.addAgent("Lee", 2)
+	consoleSignIn(tb, srv.URL, email, password)
+	tb.waitText("#conn-state", "Connected")
+
+	// Offline: customers wait in the queue, the console shows the summary.
+	bea, _ := srv.customerWS(srv.customerToken("u-1", "Bea"))
+	bea.send(wsclient.Frame{"type": "start"})
+	bea.expect("session")
+	vis, vw := srv.customerWS("")
+	require.True(t, vw.Obj("customer")["visitor"] == true)
+	vis.send(wsclient.Frame{"type": "start"})
+	vis.expect("session")
+	tb.waitText("#queue", "2 customers waiting")
+	tb.screenshot("console-queue")
+
+	// Accept next takes the longest-waiting customer.
+	tb.do(chromedp.Click(chromedp.ID("accept-next")))
+	tb.waitText("#convo-name", "Bea")
+	tb.waitText("#queue", "1 customer waiting")
+	tb.do(chromedp.Click(chromedp.ID("accept-next")))
+	tb.waitText("#convo-name", "Visitor")
+	tb.waitText("#customer-identity", "Anonymous visitor")
+	tb.waitText("#queue", "No one is waiting.")
+	tb.waitText("#load", "2/2")
+
+	// A message in the chat not shown counts as unread, in the list and
+	// in the title.
+	sendAs(bea, "Anyone there?", "b-1")
+	tb.waitJS(`document.title === '(1) Parley console'`)
+	tb.waitText(`#chats .unread`, "1")
+
+	// Alt+ArrowUp/Down move between chats; opening Bea's clears the count.
+	order := tb.texts("#chats .chat-name")
+	require.Equal(t, []string{"Bea", "Visitor"}, order)
+	tb.do(chromedp.KeyEvent(kb.ArrowUp, chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	tb.waitText("#convo-name", "Bea")
+	waitBubble(tb, "Anyone there?")
+	tb.waitJS(`document.title === 'Parley console'`)
+	tb.do(chromedp.KeyEvent(kb.ArrowDown, chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	tb.waitText("#convo-name", "Visitor")
+
+	// Leave gives the visitor back to the queue.
+	tb.do(chromedp.Click(chromedp.ID("leave-btn")))
+	tb.waitText("#closed-note", "You left this chat")
+	tb.waitText("#load", "1/2")
+	tb.waitText("#queue", "1 customer waiting")
+	require.True(t, slices.Contains(tb.texts("#chats .chip"), "Left"))
+}
