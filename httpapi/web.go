@@ -156,6 +156,9 @@ func (ui *webUI) frameAncestors(r *http.Request, urlPath string) string {
 // serveAsset serves an embedded file at the request's path.
 func (ui *webUI) serveAsset(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
+	if p == "/favicon.ico" {
+		p = "/favicon.svg" // browsers ask for it on pages without an icon link
+	}
 	a, ok := ui.files[p]
 	if !ok {
 		if _, dir := ui.files[p+"/"]; dir {
