@@ -326,3 +326,73 @@ func TestConsoleQueueUnreadAndKeyboard(t *testing.T) {
 	tb.waitText("#queue", "1 customer waiting")
 	require.True(t, slices.Contains(tb.texts("#chats .chip"), "Left"))
 }
+
+func TestConsoleReloadResumesAndLoadsOlder(t *testing.T) {
+	tb := consoleTab(t)
+	srv := newServer(t)
+	email, password := srv.addAgent("Kim", 2)
+
+	// A customer writes a long story while waiting in the queue.
+	tok := srv.customerToken("u-7", "Cleo")
+	cust, _ := srv.customerWS(tok)
+	cust.send(wsclient.Frame{"type": "start"})
+	cust.expect("session")
+	const n = 70
+	for i := 1; i <= n; i++ {
+		sendAs(cust, fmt.Sprintf("Line %d of my story", i), fmt.Sprintf("s-%d", i))
+	}
+
+	consoleSignIn(tb, srv.URL, email, password)
+	consoleStatus(tb, "available")
+	tb.waitText("#convo-name", "Cleo")
+	waitBubble(tb, fmt.Sprintf("Line %d of my story", n))
+	typeReply(tb, "Thanks Cleo, reading it now.")
+	cust.waitFor("reply", isEvent("message", "Thanks Cleo, reading it now."))
+
+	// A reload keeps the sign-in and the chat, shows the latest page and
+	// what arrived during the reload, and keeps the token's profile.
+	tb.do(chromedp.Reload())
+	sendAs(cust, "Did you get all of it?", "s-last")
+	tb.waitText("#convo-name", "Cleo")
+	waitBubble(tb, "Did you get all of it?")
+	tb.waitText("#customer-profile", "pro")
+	require.Zero(t, bubbleCount(tb, "Line 1 of my story"), "only the latest page after a reload")
+	tb.do(chromedp.WaitVisible(chromedp.ID("older-btn")))
+
+	// Load older pages back to the start; every event exactly once.
+	for i := 0; i < 5 && eval[bool](tb, `!document.getElementById('older-btn').hidden`); i++ {
+		before := eval[int](tb, `document.querySelectorAll('#events li').length`)
+		tb.do(chromedp.Click(chromedp.ID("older-btn")))
+		tb.waitJS(fmt.Sprintf(`document.querySelectorAll('#events li').length > %d`, before))
+	}
+	tb.do(chromedp.WaitNotVisible(chromedp.ID("older-btn")))
+	seqs := eval[[]int](tb, `Array.from(document.querySelectorAll('#events li'), li => Number(li.dataset.seq))`)
+	require.Len(t, seqs, n+4) // queued, n lines, joined, reply, last
+	for i, s := range seqs {
+		require.Equal(t, i+1, s)
+	}
+	require.Equal(t, 1, bubbleCount(tb, "Line 1 of my story"))
+
+	// The server restarts: the console reconnects, resumes, and puts its
+	// status back (a restarted server starts every agent offline), so a
+	// new customer is routed to it again.
+	srv.restart()
+	cust2, w := srv.customerWS(tok)
+	require.Equal(t, "active", w.Obj("open_session").Str("state"))
+	sendAs(cust2, "Hello after the restart", "s-restart")
+	waitBubble(tb, "Hello after the restart")
+	tb.waitText("#conn-state", "Connected")
+	dan, _ := srv.customerWS(srv.customerToken("u-8", "Dan"))
+	dan.send(wsclient.Frame{"type": "start"})
+	dan.waitFor("assigned to Kim", isEvent("agent_joined", ""))
+	tb.waitText("#chats", "Dan")
+	tb.waitText("#load", "2/2")
+	require.Equal(t, 1, bubbleCount(tb, "Hello after the restart"))
+
+	// Narrower windows keep the conversation and put the customer in a
+	// drawer.
+	tb.viewport(900, 700)
+	tb.do(chromedp.WaitVisible(chromedp.ID("customer-toggle")), chromedp.WaitNotVisible(chromedp.ID("customer")))
+	tb.do(chromedp.Click(chromedp.ID("customer-toggle")), chromedp.WaitVisible(chromedp.ID("customer")))
+	tb.screenshot("console-narrow")
+}

@@ -26,6 +26,7 @@ export class AgentConn {
     this.seq = 0;
     this.pending = new Map();
     this.stopped = false;
+    this.lastClose = 0; // close code of the previous socket, 0 before the first
     this.onOnline = () => this.now();
     this.onVisible = () => { if (document.visibilityState === 'visible') this.now(); };
     window.addEventListener('online', this.onOnline);
@@ -57,6 +58,20 @@ export class AgentConn {
 
   /** drop closes the current socket; it reconnects as after any failure. */
   drop() { if (this.ws) this.ws.close(); }
+
+  /**
+   * abandon gives up on a socket that stopped answering (a dead network
+   * path can take minutes to be noticed) and connects a new one at once.
+   */
+  abandon() {
+    const ws = this.ws;
+    if (!ws || this.stopped) return;
+    this.ws = null;
+    try { ws.close(); } catch { /* already closing */ }
+    this.failAll('connection lost');
+    this.lastClose = 1006;
+    this.retry();
+  }
 
   setState(s) {
     this.state = s;
@@ -94,6 +109,7 @@ export class AgentConn {
     ws.addEventListener('close', (ev) => {
       if (ws !== this.ws) return;
       this.ws = null;
+      this.lastClose = ev.code;
       this.failAll('connection closed');
       if (this.stopped) return;
       if (ev.code === 4401 || ev.code === 4403) {
@@ -138,6 +154,7 @@ export class AgentConn {
       const timer = setTimeout(() => {
         this.pending.delete(req);
         reject(Object.assign(new Error('No answer from the server.'), { code: 'timeout' }));
+        this.abandon();
       }, requestTimeoutMs);
       this.pending.set(req, { until, resolve, reject, timer });
     });

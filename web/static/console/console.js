@@ -202,7 +202,17 @@ function setQueue(q) {
 }
 
 async function onWelcome(w) {
+  const before = S.agent ? S.status : null;
   S.agent = w.agent;
+  // Status lives in the server's memory: a restarted server says offline.
+  // Put back what the agent had chosen, so nobody stops getting chats
+  // because the server was upgraded.
+  if (before && before !== 'offline' && w.agent.status === 'offline') {
+    const want = before === 'draining' ? 'break' : before;
+    S.conn.request({ type: 'status', status: want }, 'agent_status')
+      .then(() => view.toast(`Reconnected: your status is ${want === 'available' ? 'Available' : 'Break'} again.`))
+      .catch(() => {});
+  }
   setAgentStatus(w.agent.status, w.agent.active, w.agent.capacity);
   setQueue(w.queue || {});
   const open = new Set();
@@ -640,6 +650,7 @@ function wire() {
     $('reply').focus();
   });
   document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && $('app').classList.contains('show-customer')) { view.toggleCustomer(); return; }
     if (!ev.altKey || $('app').hidden) return;
     if (ev.key === 'ArrowUp') { ev.preventDefault(); move(-1); }
     if (ev.key === 'ArrowDown') { ev.preventDefault(); move(1); }

@@ -257,7 +257,8 @@ function eventEl(S, e) {
   const me = isMe(S, e.from);
   const role = e.from?.role === 'customer' ? 'customer' : me ? 'me' : 'agent';
   const name = me ? 'You' : e.from?.name || (role === 'customer' ? 'Customer' : 'Agent');
-  return h('li', { className: `msg ${role}${e.whisper ? ' whisper' : ''}`, 'data-seq': e.seq },
+  return h('li', { className: `msg ${role}${e.whisper ? ' whisper' : ''}`, 'data-seq': e.seq,
+    'data-from': `${e.from?.role}:${e.from?.id || ''}:${e.whisper ? 'w' : ''}`, 'data-at': Date.parse(e.at) || 0 },
     h('div', { className: 'meta' },
       h('span', { className: 'who' }, name),
       e.whisper ? h('span', { className: 'whisper-tag' }, 'Whisper · agents only') : null,
@@ -265,12 +266,24 @@ function eventEl(S, e) {
     h('div', { className: 'bubble' }, linkify(e.text || '')));
 }
 
+/**
+ * group hides the name and time of a message that follows one from the same
+ * sender within two minutes, so a run of messages reads as one block.
+ */
+function group(el) {
+  if (!el || !el.classList.contains('msg')) return;
+  const prev = el.previousElementSibling;
+  const same = prev && prev.classList.contains('msg') && prev.dataset.from === el.dataset.from &&
+    Number(el.dataset.at) - Number(prev.dataset.at) < 120000;
+  el.classList.toggle('cont', !!same);
+}
+
 /** renderEvents redraws the current chat's events in seq order. */
 export function renderEvents(S, c) {
   const list = $('events');
   clear(list);
   const seqs = [...c.events.keys()].sort((a, b) => a - b);
-  for (const s of seqs) list.appendChild(eventEl(S, c.events.get(s)));
+  for (const s of seqs) group(list.appendChild(eventEl(S, c.events.get(s))));
   renderSeen(S, c);
   renderOlder(S);
 }
@@ -285,6 +298,8 @@ export function insertEvent(S, c, e) {
     if (Number(n.dataset.seq) > e.seq) before = n; else break;
   }
   list.insertBefore(el, before);
+  group(el);
+  group(el.nextElementSibling);
   if (e.kind === 'message' && isMe(S, e.from)) renderSeen(S, c);
   if (pinned || isMe(S, e.from)) scrollToEnd(true);
 }
@@ -402,6 +417,7 @@ export function renderCustomer(S) {
   const others = S.order().filter((o) => o.id !== c.id && (o.session.customer?.id || '') === id);
   const messages = [...c.events.values()].filter((e) => e.kind === 'message').length;
   replace(el,
+    h('button', { type: 'button', className: 'ghost small narrow-only drawer-close', onclick: toggleCustomer }, 'Close'),
     h('div', { className: 'cust-head' },
       h('div', { className: 'avatar', 'aria-hidden': 'true' }, ([...name][0] || '?').toUpperCase()),
       h('div', { className: 'cust-id' },
