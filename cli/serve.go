@@ -133,13 +133,14 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	}
 	defer hub.Close()
 	adm := admin.New(db, admin.HubLive(hub))
+	demo := o.demo || isLoopback(ln.Addr())
 	api := httpapi.New(hub, httpapi.Config{
 		CustomerSecret: secret,
 		AgentSecret:    db.AgentSecret(),
 		AllowAnonymous: o.allowAnonymous,
 		AllowedOrigins: o.allowedOrigins,
 		Accounts:       adm,
-		Demo:           o.demo || isLoopback(ln.Addr()),
+		Demo:           demo,
 		PublicURL:      o.publicURL,
 		Logger:         log,
 	})
@@ -170,6 +171,11 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("parley listening", "addr", ln.Addr().String(), "data", g.data, "admin_socket", g.socketPath())
 	fmt.Fprintf(g.streams.Out, "Parley listening on http://%s (data in %s)\n", ln.Addr(), g.data)
+	if demo {
+		fmt.Fprintf(g.streams.Out, "Open http://%s/ in a browser: the agent console is at /console/, a demo page with the chat widget at /demo\n", ln.Addr())
+	} else {
+		fmt.Fprintf(g.streams.Out, "Open http://%s/console/ to answer chats; the landing page / shows the widget snippet\n", ln.Addr())
+	}
 
 	select {
 	case <-ctx.Done():

@@ -253,3 +253,26 @@ func TestWidgetSignInRequired(t *testing.T) {
 	tb.frameWaitText("#banner", "Sign in on this site to chat with us.")
 	tb.frameWaitJS(`document.getElementById('msg').disabled`)
 }
+
+// TestDemoPage: /demo on 127.0.0.1 embeds the widget from localhost (a
+// cross-origin frame), signs a demo token for the name typed, and the
+// person chats as that customer.
+func TestDemoPage(t *testing.T) {
+	srv := newServer(t, withDemo)
+	tb := newTab(t)
+	tb.do(chromedp.Navigate(srv.URL+"/demo"), chromedp.WaitVisible(chromedp.CSS("#parley-launcher")))
+	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
+	tb.waitJS(`document.querySelector('script[src$="/widget.js"]').src === 'http://localhost` + port + `/widget.js'`)
+	tb.do(chromedp.SetValue(chromedp.CSS("#demo-name"), "Grace Hopper"), chromedp.Click(chromedp.CSS("#demo-form button")))
+	tb.waitText("#demo-status", "Chatting as Grace Hopper")
+	tb.frameWaitText("#subtitle", "Signed in as Grace Hopper")
+	tb.frameSend("Is this the demo?")
+	tb.frameWaitText("#queue-position", "in line")
+	sam, _ := srv.agentWS("Sam")
+	sam.send(wsclient.Frame{"type": "status", "status": "available"})
+	assigned := sam.expect("assigned")
+	require.Equal(t, "Grace Hopper", assigned.Obj("customer_profile").Str("name"))
+	agentSend(sam, assigned.Obj("session").Str("id"), "Yes, welcome!", "d-1", false)
+	tb.waitBubble("Yes, welcome!")
+	tb.screenshot("demo")
+}
