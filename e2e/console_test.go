@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
@@ -325,6 +326,20 @@ func TestConsoleQueueUnreadAndKeyboard(t *testing.T) {
 	tb.waitText("#load", "1/2")
 	tb.waitText("#queue", "1 customer waiting")
 	require.True(t, slices.Contains(tb.texts("#chats .chip"), "Left"))
+
+	// Break with a chat still open is draining; ending the last chat
+	// finishes it.
+	eval[bool](tb, `(() => { const s = document.getElementById('status'); s.value = 'break';
+		s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
+	tb.waitJS(`document.getElementById('status-dot').classList.contains('draining')`)
+	require.Equal(t, "Draining", eval[string](tb, `document.getElementById('status').selectedOptions[0].textContent`))
+	tb.do(chromedp.Click(`#chats button[data-session]:not(.closed)`))
+	tb.waitText("#convo-name", "Bea")
+	tb.do(chromedp.Click(chromedp.ID("end-btn")), chromedp.Click(chromedp.ID("end-confirm-yes")))
+	bea.waitFor("ended", isEvent("ended", ""))
+	tb.waitJS(`document.getElementById('status-dot').classList.contains('break')`)
+	require.Equal(t, "break", eval[string](tb, `document.getElementById('status').value`))
+	tb.waitText("#load", "0/2")
 }
 
 func TestConsoleReloadResumesAndLoadsOlder(t *testing.T) {
@@ -395,4 +410,54 @@ func TestConsoleReloadResumesAndLoadsOlder(t *testing.T) {
 	tb.do(chromedp.WaitVisible(chromedp.ID("customer-toggle")), chromedp.WaitNotVisible(chromedp.ID("customer")))
 	tb.do(chromedp.Click(chromedp.ID("customer-toggle")), chromedp.WaitVisible(chromedp.ID("customer")))
 	tb.screenshot("console-narrow")
+}
+
+// fakeNotifications replaces the page's Notification API (which headless
+// Chromium does not show) with a recorder, and lets the test decide
+// whether the page has focus.
+const fakeNotifications = `(() => {
+  const rec = window.__notify = { asked: 0, shown: [], perm: 'default', focused: true };
+  window.Notification = class {
+    constructor(title, opts) { rec.shown.push({ title, body: (opts && opts.body) || '' }); }
+    addEventListener() {}
+    close() {}
+    static get permission() { return rec.perm; }
+    static requestPermission() { rec.asked++; rec.perm = 'granted'; return Promise.resolve('granted'); }
+  };
+  document.hasFocus = () => rec.focused;
+})();`
+
+func TestConsoleNotifiesNewChats(t *testing.T) {
+	tb := consoleTab(t)
+	_, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument,
+		page.AddScriptToEvaluateOnNewDocumentParams{Source: fakeNotifications})
+	require.NoError(t, err)
+	srv := newServer(t)
+	email, password := srv.addAgent("Noor", 2)
+	consoleSignIn(tb, srv.URL, email, password)
+	tb.waitText("#conn-state", "Connected")
+
+	// Nothing is asked on load; a click asks.
+	require.Zero(t, eval[int](tb, `window.__notify.asked`))
+	tb.waitText("#notify-btn", "Enable notifications")
+	tb.do(chromedp.Click(chromedp.ID("notify-btn")))
+	tb.waitText("#notify-btn", "Notifications on")
+	require.Equal(t, 1, eval[int](tb, `window.__notify.asked`))
+	consoleStatus(tb, "available")
+
+	// A routed chat while the tab has no focus raises a notification.
+	eval[bool](tb, `(window.__notify.focused = false) === false`)
+	eve, _ := srv.customerWS(srv.customerToken("u-5", "Eve"))
+	eve.send(wsclient.Frame{"type": "start"})
+	tb.waitText("#chats", "Eve")
+	tb.waitJS(`window.__notify.shown.length === 1`)
+	require.Equal(t, "New chat in Parley", eval[string](tb, `window.__notify.shown[0].title`))
+	require.Contains(t, eval[string](tb, `window.__notify.shown[0].body`), "Eve")
+
+	// With focus, a new chat raises none.
+	eval[bool](tb, `window.__notify.focused = true`)
+	fay, _ := srv.customerWS(srv.customerToken("u-6", "Fay"))
+	fay.send(wsclient.Frame{"type": "start"})
+	tb.waitText("#chats", "Fay")
+	require.Equal(t, 1, eval[int](tb, `window.__notify.shown.length`))
 }
