@@ -66,6 +66,7 @@ func consoleSignIn(tb *tab, url, email, password string) {
 // person would, and waits for the server's answer to show.
 func consoleStatus(tb *tab, status string) {
 	tb.t.Helper()
+	tb.waitText("#conn-state", "Connected")
 	tb.do(chromedp.WaitEnabled(chromedp.ID("status")))
 	eval[bool](tb, fmt.Sprintf(`(() => { const s = document.getElementById('status'); s.value = %s;
 		s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`, js(status)))

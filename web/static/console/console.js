@@ -141,7 +141,7 @@ function startApp() {
   S.conn = new AgentConn(S.token, {
     onWelcome,
     onFrame,
-    onState(st) { S.connState = st; view.renderConn(S); },
+    onState(st) { S.connState = st; view.renderConn(S); view.renderStatus(S); view.renderQueue(S); },
     onAuthFail() { signOut('Your sign-in has expired. Please sign in again.'); },
   });
   S.conn.start();
