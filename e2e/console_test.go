@@ -120,6 +120,7 @@ func TestConsoleFirstSignInSetsNewPassword(t *testing.T) {
 		chromedp.Click(chromedp.ID("signin-btn")),
 		chromedp.WaitVisible(chromedp.ID("new-password")))
 	require.Equal(t, []string{"New password"}, tb.texts(`label[for="new-password"]`))
+	tb.screenshot("console-new-password")
 
 	// Too short: refused in the page, nothing sent.
 	tb.do(chromedp.SendKeys(chromedp.ID("new-password"), "short"), chromedp.Click(chromedp.ID("newpw-btn")))
@@ -227,6 +228,8 @@ func TestConsoleChat(t *testing.T) {
 	sendAs(cust, xss, "c-3")
 	waitBubble(tb, xss)
 	require.Zero(t, eval[int](tb, `document.querySelectorAll('img').length`))
+	cust.send(wsclient.Frame{"type": "typing", "active": true})
+	tb.waitText("#typing", "Ada Lovelace is typing")
 	tb.screenshot("console-chat")
 
 	// The network drops every WebSocket. While the console is cut off the

@@ -397,6 +397,7 @@ function setTyping(c, from, active) {
   c.typing = active ? { id: from.id, name: from.name || (from.role === 'customer' ? 'The customer' : 'An agent'), role: from.role } : null;
   if (active) c.typingTimer = setTimeout(() => clearTyping(c), 8000);
   if (c.id === S.current) view.renderTyping(S);
+  view.renderChats(S);
 }
 
 function clearTyping(c) {
@@ -404,6 +405,7 @@ function clearTyping(c) {
   if (!c.typing) return;
   c.typing = null;
   if (c.id === S.current) view.renderTyping(S);
+  view.renderChats(S);
 }
 
 let myTyping = { id: null, sentAt: 0, timer: 0 };
