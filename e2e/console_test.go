@@ -465,3 +465,81 @@ func TestConsoleNotifiesNewChats(t *testing.T) {
 	tb.waitText("#chats", "Fay")
 	require.Equal(t, 1, eval[int](tb, `window.__notify.shown.length`))
 }
+
+// cutSockets lets a test lose the console's WebSocket at the moment it
+// sends a message: window.__cut = 'before' closes the socket just before
+// the frame (the frame is lost), 'after' right after it (the frame
+// arrives, the answers are lost). window.__sendIDs records the
+// client_msg_id of every send frame the page wrote.
+const cutSockets = `(() => {
+  window.__cut = null;
+  window.__sendIDs = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    let f = null;
+    try { f = JSON.parse(data); } catch { f = null; }
+    if (!f || f.type !== 'send') return send.call(this, data);
+    window.__sendIDs.push(f.client_msg_id);
+    const mode = window.__cut;
+    window.__cut = null;
+    if (mode === 'before') { this.__deaf = true; this.close(); return; }
+    send.call(this, data);
+    if (mode === 'after') { this.__deaf = true; this.close(); }
+  };
+  const add = WebSocket.prototype.addEventListener;
+  WebSocket.prototype.addEventListener = function (type, fn, opts) {
+    if (type !== 'message') return add.call(this, type, fn, opts);
+    return add.call(this, type, function (ev) { if (!this.__deaf) fn.call(this, ev); }, opts);
+  };
+})();`
+
+func TestConsoleRetriesUnackedSends(t *testing.T) {
+	tb := consoleTab(t)
+	_, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument,
+		page.AddScriptToEvaluateOnNewDocumentParams{Source: cutSockets})
+	require.NoError(t, err)
+	srv := newServer(t)
+	email, password := srv.addAgent("Ravi", 2)
+	consoleSignIn(tb, srv.URL, email, password)
+	consoleStatus(tb, "available")
+	cust, _ := srv.customerWS(srv.customerToken("u-9", "Gus"))
+	cust.send(wsclient.Frame{"type": "start"})
+	tb.waitText("#convo-name", "Gus")
+
+	// seen collects the customer's message events by text until want
+	// arrives, so a duplicate before it would be counted.
+	seen := map[string]int{}
+	waitCustomer := func(want string) {
+		t.Helper()
+		cust.waitFor(want, func(f wsclient.Frame) bool {
+			if isEvent("message", "")(f) {
+				seen[f.Obj("event").Str("text")]++
+			}
+			return isEvent("message", want)(f)
+		})
+	}
+
+	for _, mode := range []string{"before", "after"} {
+		text := "Sent with the socket cut " + mode + " the frame"
+		eval[bool](tb, fmt.Sprintf(`(window.__cut = %s) !== null`, js(mode)))
+		typeReply(tb, text)
+		waitCustomer(text)
+		tb.waitJS(`document.querySelectorAll('#pending li').length === 0`)
+		waitBubble(tb, text)
+		require.Equal(t, 1, bubbleCount(tb, text))
+		ids := eval[[]string](tb, `window.__sendIDs`)
+		require.NotEmpty(t, ids)
+		if mode == "before" {
+			// The lost frame was sent again, with the same client_msg_id.
+			require.Len(t, ids, 2)
+			require.Equal(t, ids[0], ids[1])
+		}
+		eval[bool](tb, `(window.__sendIDs = []).length === 0`)
+	}
+	typeReply(tb, "Last one")
+	waitCustomer("Last one")
+	for text, n := range seen {
+		require.Equal(t, 1, n, "customer got %q %d times", text, n)
+	}
+	require.Len(t, seen, 3)
+}

@@ -134,7 +134,7 @@ export class AgentConn {
 
   /** send writes frame if the socket is open and reports whether it did. */
   send(frame) {
-    if (!this.isOpen || !this.ws) return false;
+    if (!this.isOpen || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(frame));
     return true;
   }
