@@ -35,10 +35,14 @@
 //	tb.texts(sel)                     // textContent of every element matching sel
 //	tb.viewport(w, h)                 // resize (mobile: 375x740)
 //	tb.screenshot(name)               // docs/screenshots/<name>.png when PARLEY_SCREENSHOTS=1
+//	tb.requestedURLs()                // every URL requested (check no token is in one)
+//	tb.downloadTo(dir)                // save downloads in dir
 //
-// The widget frame (an iframe of the host page) has frame variants:
-// tb.frame() (its node), tb.inFrame() (a QueryOption for chromedp queries),
-// tb.frameWaitJS(expr), tb.frameWaitText(sel, want), tb.frameTexts(sel).
+// The widget frame (an iframe of the host page) has frame variants, which
+// retry with a fresh node when the frame's document was replaced:
+// tb.frameWaitJS(expr), tb.frameWaitText(sel, want), tb.frameTexts(sel),
+// tb.frameWaitVisible(sel), tb.frameClick(sel), tb.frameKeys(sel, keys),
+// tb.frameDo(sel, actions...); tb.frame() is its node.
 //
 // Tests never sleep: they wait on the page (WaitVisible, polling with a
 // deadline) or on WebSocket frames.
@@ -59,6 +63,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
@@ -462,6 +468,7 @@ type tab struct {
 	mu       sync.Mutex
 	problems []string
 	allowed  []string
+	urls     []string // every request and WebSocket URL, frames included
 }
 
 // newTab opens a tab in the test binary's browser, or skips the test when
@@ -475,6 +482,20 @@ func newTab(t *testing.T) *tab {
 	ctx, cancel := chromedp.NewContext(browserCtx)
 	tb := &tab{t: t, ctx: ctx}
 	require.NoError(t, chromedp.Do(ctx)) // open the tab
+	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
+		var u string
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			u = ev.Request.URL
+		case *network.EventWebSocketCreated:
+			u = ev.URL
+		default:
+			return
+		}
+		tb.mu.Lock()
+		tb.urls = append(tb.urls, u)
+		tb.mu.Unlock()
+	}))
 	messages := chromedp.Console(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -517,6 +538,22 @@ func (tb *tab) note(m chromedp.ConsoleMessage) {
 		}
 	}
 	tb.problems = append(tb.problems, text)
+}
+
+// requestedURLs returns every URL the tab requested so far (pages,
+// frames, assets, fetches and WebSockets).
+func (tb *tab) requestedURLs() []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return append([]string(nil), tb.urls...)
+}
+
+// downloadTo makes the browser save downloads in dir.
+func (tb *tab) downloadTo(dir string) {
+	tb.t.Helper()
+	_, err := chromedp.CallBrowser(tb.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
+	require.NoError(tb.t, err)
 }
 
 // allow tolerates console errors whose text contains substr, for tests
@@ -569,11 +606,13 @@ func (tb *tab) texts(sel string) []string {
 	return run(tb, chromedp.Evaluate[[]string](fmt.Sprintf(`Array.from(document.querySelectorAll(%q), e => e.textContent)`, sel)))
 }
 
-// frame returns the node of the widget's iframe, waiting for it.
+// frame returns the node of the widget's iframe, waiting until the frame
+// app runs in it (the loader marks it data-ready), so that queries from
+// the node look in the frame's document, not in the blank one before.
 func (tb *tab) frame() *chromedp.Node {
 	tb.t.Helper()
-	tb.do(chromedp.WaitReady(chromedp.CSS("iframe#parley-frame")))
-	nodes := run(tb, chromedp.Nodes(chromedp.CSS("iframe#parley-frame")))
+	tb.do(chromedp.WaitReady(chromedp.CSS("iframe#parley-frame[data-ready]")))
+	nodes := run(tb, chromedp.Nodes(chromedp.CSS("iframe#parley-frame[data-ready]")))
 	require.NotEmpty(tb.t, nodes)
 	return nodes[0]
 }
@@ -581,27 +620,93 @@ func (tb *tab) frame() *chromedp.Node {
 // inFrame makes a query look in the widget frame.
 func (tb *tab) inFrame() chromedp.QueryOption { tb.t.Helper(); return chromedp.FromNode(tb.frame()) }
 
+// frameAttempt bounds one attempt of a frame query; a query that looks
+// in a document the frame has since replaced never matches, so frame
+// helpers try again with a fresh node until waitTime has passed.
+const frameAttempt = 2 * time.Second
+
+// frameRetry runs attempt with the frame's current node until it succeeds
+// or waitTime has passed.
+func frameRetry[T any](tb *tab, attempt func(frame *chromedp.Node) chromedp.Action[T]) T {
+	tb.t.Helper()
+	deadline := time.Now().Add(waitTime)
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, frameAttempt)
+		v, err := chromedp.Run(ctx, attempt(tb.frame()))
+		cancel()
+		if err == nil {
+			return v
+		}
+		if !time.Now().Before(deadline) || tb.ctx.Err() != nil {
+			require.NoError(tb.t, err)
+		}
+	}
+}
+
+// frameDo runs actions on the elements matching sel in the widget frame.
+func (tb *tab) frameDo(sel string, actions ...func(sel chromedp.CSS, in chromedp.QueryOption) chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	frameRetry(tb, func(frame *chromedp.Node) chromedp.Action[chromedp.Void] {
+		steps := make([]chromedp.Action[chromedp.Void], len(actions))
+		for i, a := range actions {
+			steps[i] = a(chromedp.CSS(sel), chromedp.FromNode(frame))
+		}
+		return chromedp.Steps(steps...)
+	})
+}
+
+// frameWaitVisible waits until the element matching sel in the widget
+// frame is visible.
+func (tb *tab) frameWaitVisible(sel string) {
+	tb.t.Helper()
+	tb.frameDo(sel, func(sel chromedp.CSS, in chromedp.QueryOption) chromedp.Action[chromedp.Void] {
+		return chromedp.WaitVisible(sel, in)
+	})
+}
+
+// frameClick clicks the element matching sel in the widget frame.
+func (tb *tab) frameClick(sel string) {
+	tb.t.Helper()
+	tb.frameDo(sel, func(sel chromedp.CSS, in chromedp.QueryOption) chromedp.Action[chromedp.Void] {
+		return chromedp.Click(sel, in)
+	})
+}
+
+// frameKeys types keys into the element matching sel in the widget frame.
+func (tb *tab) frameKeys(sel, keys string) {
+	tb.t.Helper()
+	tb.frameDo(sel, func(sel chromedp.CSS, in chromedp.QueryOption) chromedp.Action[chromedp.Void] {
+		return chromedp.SendKeys(sel, keys, in)
+	})
+}
+
 // frameWaitJS polls a JavaScript expression in the widget frame until it
 // is truthy.
 func (tb *tab) frameWaitJS(expr string) {
 	tb.t.Helper()
-	run(tb, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInFrame(tb.frame()), chromedp.WithPollingTimeout(waitTime)))
+	frameRetry(tb, func(frame *chromedp.Node) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInFrame(frame), chromedp.WithPollingTimeout(frameAttempt))
+	})
 }
 
 // frameWaitText waits until the text of the first element matching sel
 // in the widget frame contains want.
 func (tb *tab) frameWaitText(sel, want string) {
 	tb.t.Helper()
-	run(tb, chromedp.PollFunction[chromedp.Void](waitTextFn, chromedp.WithPollingArgs(sel, want),
-		chromedp.WithPollingInFrame(tb.frame()), chromedp.WithPollingTimeout(waitTime)))
+	frameRetry(tb, func(frame *chromedp.Node) chromedp.Action[chromedp.Void] {
+		return chromedp.PollFunction[chromedp.Void](waitTextFn, chromedp.WithPollingArgs(sel, want),
+			chromedp.WithPollingInFrame(frame), chromedp.WithPollingTimeout(frameAttempt))
+	})
 }
 
 // frameTexts returns the textContent of every element matching sel in the
 // widget frame.
 func (tb *tab) frameTexts(sel string) []string {
 	tb.t.Helper()
-	return run(tb, chromedp.PollFunction[[]string](`(sel) => Array.from(document.querySelectorAll(sel), e => e.textContent)`,
-		chromedp.WithPollingArgs(sel), chromedp.WithPollingInFrame(tb.frame()), chromedp.WithPollingTimeout(waitTime)))
+	return frameRetry(tb, func(frame *chromedp.Node) chromedp.Action[[]string] {
+		return chromedp.PollFunction[[]string](`(sel) => Array.from(document.querySelectorAll(sel), e => e.textContent)`,
+			chromedp.WithPollingArgs(sel), chromedp.WithPollingInFrame(frame), chromedp.WithPollingTimeout(frameAttempt))
+	})
 }
 
 // screenshot saves the viewport as docs/screenshots/<name>.png when

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -23,17 +26,13 @@ func TestLandingPage(t *testing.T) {
 	tb.screenshot("landing")
 }
 
-// click clicks the element matching sel in the widget frame.
-func (tb *tab) frameClick(sel string) {
-	tb.t.Helper()
-	tb.do(chromedp.Click(chromedp.CSS(sel), tb.inFrame()))
-}
-
-// frameType types text into the message box of the widget and sends it.
+// frameSend types text into the message box of the widget and sends it.
 func (tb *tab) frameSend(text string) {
 	tb.t.Helper()
-	in := tb.inFrame()
-	tb.do(chromedp.SetValue(chromedp.CSS("#msg"), text, in), chromedp.Click(chromedp.CSS("#send-btn"), in))
+	tb.frameDo("#msg", func(sel chromedp.CSS, in chromedp.QueryOption) chromedp.Action[chromedp.Void] {
+		return chromedp.SetValue(sel, text, in)
+	})
+	tb.frameClick("#send-btn")
 }
 
 // bubbles returns the text of every message in the widget's conversation.
@@ -83,7 +82,8 @@ func TestWidgetChat(t *testing.T) {
 	// The server going away on purpose makes the browser log failed
 	// WebSocket connections; nothing else may be logged.
 	tb.allow("WebSocket connection to 'ws://" + strings.TrimPrefix(srv.URL, "http://") + "/v1/customer/ws' failed")
-	page := srv.hostPage(srv.customerToken("u-ada", "Ada"))
+	token := srv.customerToken("u-ada", "Ada")
+	page := srv.hostPage(token)
 	tb.do(chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#parley-launcher")))
 
 	// The launcher is an accessible button; the frame is made on open.
@@ -93,7 +93,7 @@ func TestWidgetChat(t *testing.T) {
 	require.Zero(t, run(tb, chromedp.Evaluate[int](`document.querySelectorAll('iframe').length`)), "the frame must wait for the first open")
 	tb.do(chromedp.Click(chromedp.CSS("#parley-launcher")))
 	tb.waitJS(`document.getElementById('parley-launcher').getAttribute('aria-expanded') === 'true'`)
-	tb.do(chromedp.WaitVisible(chromedp.CSS("#msg"), tb.inFrame()))
+	tb.frameWaitVisible("#msg")
 	tb.frameWaitJS(`document.querySelector('label[for=msg]').textContent === 'Message' && document.getElementById('send-btn').textContent === 'Send' && document.getElementById('log').getAttribute('role') === 'log'`)
 	tb.frameWaitText("#subtitle", "Signed in as Ada")
 	tb.screenshot("widget-open")
@@ -117,7 +117,7 @@ func TestWidgetChat(t *testing.T) {
 	// Typing both ways.
 	sam.send(wsclient.Frame{"type": "typing", "session_id": sid, "active": true})
 	tb.frameWaitText("#typing", "Sam is typing")
-	tb.do(chromedp.SendKeys(chromedp.CSS("#msg"), "I", tb.inFrame()))
+	tb.frameKeys("#msg", "I")
 	typing := sam.waitFor("typing", func(f wsclient.Frame) bool { return f.Str("type") == "typing" })
 	require.Equal(t, true, typing["active"])
 	require.Equal(t, "customer", typing.Obj("from").Str("role"))
@@ -188,7 +188,7 @@ func TestWidgetChat(t *testing.T) {
 		"Still here after the network blip.", "Typed while you were away", "Your parcel left the warehouse.")
 
 	// Escape closes the widget.
-	tb.do(chromedp.SendKeys(chromedp.CSS("#msg"), kb.Escape, tb.inFrame()))
+	tb.frameKeys("#msg", kb.Escape)
 	tb.waitJS(`document.getElementById('parley-launcher').getAttribute('aria-expanded') === 'false'`)
 	tb.do(chromedp.Click(chromedp.CSS("#parley-launcher")))
 
@@ -206,6 +206,44 @@ func TestWidgetChat(t *testing.T) {
 	for _, text := range tb.frameTexts("#past-log") {
 		require.NotContains(t, text, "she ordered twice")
 	}
+
+	// The transcript downloads through a fetch with the token in a
+	// header; no URL the browser asked for ever held the token.
+	dir := t.TempDir()
+	tb.downloadTo(dir)
+	tb.frameClick("#past-download")
+	transcript := waitFile(t, dir)
+	require.Contains(t, transcript, "Your parcel left the warehouse.")
+	require.NotContains(t, transcript, "she ordered twice")
+	urls := tb.requestedURLs()
+	joined := strings.Join(urls, "\n")
+	require.Contains(t, joined, "/v1/customer/ws", "the WebSocket URLs must be watched too")
+	require.Contains(t, joined, "/transcript?format=txt")
+	for _, u := range urls {
+		require.NotContains(t, u, token)
+	}
+}
+
+// waitFile waits for a finished download in dir and returns its text.
+func waitFile(t *testing.T, dir string) string {
+	t.Helper()
+	deadline := time.Now().Add(waitTime)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".txt") {
+				b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+				require.NoError(t, err)
+				return string(b)
+			}
+		}
+		<-tick.C
+	}
+	t.Fatalf("no download in %s within %s", dir, waitTime)
+	return ""
 }
 
 // fetchHistory returns the texts of a session's messages, as the agent
@@ -232,7 +270,7 @@ func TestWidgetMobileAnonymous(t *testing.T) {
 	tb.viewport(375, 740)
 	tb.do(chromedp.Navigate(srv.hostPage("")), chromedp.WaitVisible(chromedp.CSS("#parley-launcher")))
 	tb.do(chromedp.Click(chromedp.CSS("#parley-launcher")))
-	tb.do(chromedp.WaitVisible(chromedp.CSS("#msg"), tb.inFrame()))
+	tb.frameWaitVisible("#msg")
 	tb.waitJS(`(() => { const r = document.getElementById('parley-box').getBoundingClientRect(); return r.width === 375 && r.height === 740; })()`)
 	tb.frameWaitJS(`parseFloat(getComputedStyle(document.getElementById('msg')).fontSize) >= 16`)
 	tb.frameSend("Do you ship to Norway?")
@@ -240,7 +278,7 @@ func TestWidgetMobileAnonymous(t *testing.T) {
 	key := "parley:" + srv.URL + ":visitor"
 	tb.waitJS(`(localStorage.getItem(` + jsString(key) + `) || '').split('.').length === 3`)
 	tb.screenshot("widget-mobile")
-	tb.do(chromedp.SendKeys(chromedp.CSS("#msg"), kb.Escape, tb.inFrame()))
+	tb.frameKeys("#msg", kb.Escape)
 	tb.waitJS(`document.getElementById('parley-box').style.display === 'none'`)
 }
 

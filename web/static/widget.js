@@ -163,6 +163,7 @@
     var m = e.data;
     if (!m || m.parley !== 1) return;
     switch (m.type) {
+      case 'ready': frame.setAttribute('data-ready', ''); break;
       case 'close': hide(); break;
       case 'visitor': save('visitor', m.token || null); break;
       case 'conversation': save('open', m.open ? '1' : null); break;
@@ -194,6 +195,7 @@
         post({ parley: 1, type: 'identify', token: token });
         break;
       case 'open': show(); break;
+      case 'ready': frame.setAttribute('data-ready', ''); break;
       case 'close': hide(); break;
       case 'reset': reset(); break;
       case 'on':

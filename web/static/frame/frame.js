@@ -73,6 +73,7 @@ window.addEventListener('message', (e) => {
         const [id, seq] = String(m.read).split(':');
         S.readMark = { id, seq: Number(seq) || 0 };
       }
+      toParent({ type: 'ready' });
       connect();
       break;
     case 'identify':
