@@ -150,6 +150,23 @@ func TestConsoleFirstSignInSetsNewPassword(t *testing.T) {
 	tb.do(chromedp.SendKeys(chromedp.ID("password"), newPassword),
 		chromedp.Click(chromedp.ID("signin-btn")))
 	tb.waitText("#conn-state", "Connected")
+
+	// Signing out and in as someone else starts from that agent's own
+	// status: the console does not carry "available" over.
+	consoleStatus(tb, "available")
+	tb.do(chromedp.Click(chromedp.ID("signout-btn")), chromedp.WaitVisible(chromedp.ID("email")))
+	email, password := srv.addAgent("Second", 2)
+	clearInput(tb, "email")
+	clearInput(tb, "password")
+	tb.do(chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.ID("signin-btn")))
+	tb.waitText("#agent-name", "Second")
+	cust, _ := srv.customerWS(srv.customerToken("u-1", "Bea"))
+	cust.send(wsclient.Frame{"type": "start"})
+	cust.expect("session")
+	tb.waitText("#queue", "1 customer waiting")
+	require.Equal(t, "offline", eval[string](tb, `document.getElementById('status').value`))
 }
 
 func TestConsoleChat(t *testing.T) {

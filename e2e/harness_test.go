@@ -312,7 +312,8 @@ func (s *server) serveHost(w http.ResponseWriter, r *http.Request) {
 }
 
 // hostPageTmpl is a customer's page: the queue stub and identify call the
-// README documents, then the one script tag.
+// README documents, a Parley('on','message') handler that collects what it
+// hears in window.heard, then the one script tag.
 var hostPageTmpl = template.Must(template.New("host").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Acme shop</title>
@@ -322,6 +323,8 @@ var hostPageTmpl = template.Must(template.New("host").Parse(`<!doctype html>
 {{- if .Token}}
 <script>window.Parley=window.Parley||function(){(window.Parley.q=window.Parley.q||[]).push(arguments)};Parley('identify', {{.Token}});</script>
 {{- end}}
+<script>window.Parley=window.Parley||function(){(window.Parley.q=window.Parley.q||[]).push(arguments)};
+window.heard=[];Parley('on','message',function(m){window.heard.push(m.from.name+': '+m.text)});</script>
 <script src="{{.Widget}}" async></script>
 </body></html>`))
 

@@ -136,6 +136,9 @@ func TestWidgetChat(t *testing.T) {
 	require.Equal(t, sid, read.Str("session_id"))
 	require.GreaterOrEqual(t, read.Num("seq"), 1)
 	tb.frameWaitText(".msg.agent .who", "Sam")
+	// The host page hears the agent's message through Parley('on', 'message').
+	tb.waitJS(`window.heard.includes('Sam: Hi Ada, I am checking your order.')`)
+	require.NotContains(t, strings.Join(run(tb, chromedp.Evaluate[[]string](`window.heard`)), "\n"), "ordered twice")
 
 	// HTML is text, on both sides.
 	const evil = `<img src=x onerror=alert(1)>`
@@ -280,6 +283,10 @@ func TestWidgetMobileAnonymous(t *testing.T) {
 	tb.screenshot("widget-mobile")
 	tb.frameKeys("#msg", kb.Escape)
 	tb.waitJS(`document.getElementById('parley-box').style.display === 'none'`)
+
+	// Parley('reset') (the host's sign-out) forgets the visitor.
+	tb.do(chromedp.Evaluate[chromedp.Void](`Parley('reset')`))
+	tb.waitJS(`localStorage.getItem(` + jsString(key) + `) === null && document.querySelectorAll('iframe').length === 0`)
 }
 
 // TestWidgetSignInRequired: without --allow-anonymous and without a
