@@ -45,7 +45,8 @@ func consoleTab(t *testing.T) *tab {
 		}
 		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
 		defer cancel()
-		if text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`)); err == nil {
+		if text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({state: window.parleyConsole && parleyConsole.connState,
+			lastClose: window.parleyConsole && parleyConsole.conn && parleyConsole.conn.lastClose, toast: document.getElementById('toast').textContent, status: window.parleyConsole && parleyConsole.status}) + '\n' + document.body.innerText`)); err == nil {
 			t.Logf("console page text at failure:\n%s", text)
 		}
 	})

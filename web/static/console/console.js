@@ -127,6 +127,10 @@ function signOut(message) {
   sessionStorage.removeItem(seenKey);
   S.chats.clear();
   S.current = null;
+  S.agent = null; // so the next agent's welcome is not taken for a reconnect
+  S.status = 'offline';
+  S.connState = 'idle';
+  view.renderAll(S); // nothing of this session may show in the next one
   showLogin(message);
 }
 
