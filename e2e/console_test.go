@@ -236,10 +236,20 @@ func TestConsoleChat(t *testing.T) {
 	replyBG := eval[string](tb, `getComputedStyle(document.querySelector('#events li.msg.me:not(.whisper) .bubble')).backgroundColor`)
 	require.NotEqual(t, replyBG, whisperBG, "a whisper looks different from a reply")
 	typeReply(tb, "Refund is on its way.")
-	cust.waitFor("reply after the whisper", func(f wsclient.Frame) bool {
+	refund := cust.waitFor("reply after the whisper", func(f wsclient.Frame) bool {
 		require.NotContains(t, fmt.Sprint(f), whisper, "the customer got the whisper")
 		return isEvent("message", "Refund is on its way.")(f)
 	})
+
+	// The customer's read receipt marks the reply as seen.
+	cust.send(wsclient.Frame{"type": "read", "seq": refund.Obj("event").Num("seq")})
+	tb.waitText("#events li.msg.me:last-child .seen-mark", "Seen")
+
+	// Only http(s) URLs become links, opened without a referrer.
+	sendAs(cust, "See https://example.com/order?id=1 and javascript:alert(1)", "c-link")
+	waitBubble(tb, "See https://example.com/order?id=1 and javascript:alert(1)")
+	links := eval[[]string](tb, `Array.from(document.querySelectorAll('#events a'), a => a.href + ' ' + a.rel + ' ' + a.target)`)
+	require.Equal(t, []string{"https://example.com/order?id=1 noopener noreferrer _blank"}, links)
 
 	// Markup from the customer is text.
 	const xss = `<img src=x onerror=alert(1)>`
@@ -266,6 +276,7 @@ func TestConsoleChat(t *testing.T) {
 	tb.waitJS(`document.querySelectorAll('#pending li').length === 0`)
 	waitBubble(tb, "Sorry, my connection dropped.")
 	for _, text := range []string{"Hello, my order is late.", "Order 1234.", "Hi Ada, let me check",
+		"See https://example.com/order?id=1 and javascript:alert(1)",
 		"Line one\nline two", whisper, "Refund is on its way.", xss, "Sorry, my connection dropped.",
 		"Are you still there?", "Hello?"} {
 		require.Equal(t, 1, bubbleCount(tb, text), "console shows %q once", text)
