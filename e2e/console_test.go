@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -53,6 +54,23 @@ func consoleTab(t *testing.T) *tab {
 	return tb
 }
 
+// consoleSetup opens a console tab and starts a server. Until the server
+// branch with GET /v1/agent/customers/{id}/sessions is merged, the console
+// asks for it once and Chromium logs the 404; that one error is expected
+// only when the route is missing.
+func consoleSetup(t *testing.T, opts ...serverOption) (*tab, *server) {
+	tb := consoleTab(t)
+	srv := newServer(t, opts...)
+	// Without a token the route answers 401; a server without it, 404.
+	res, err := http.Get(srv.URL + "/v1/agent/customers/nobody/sessions")
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	if res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusMethodNotAllowed {
+		tb.allow("/v1/agent/customers/")
+	}
+	return tb, srv
+}
+
 // consoleSignIn opens the console and fills in the sign-in form.
 func consoleSignIn(tb *tab, url, email, password string) {
 	tb.t.Helper()
@@ -99,8 +117,7 @@ func sendAs(p *peer, text, cmid string) {
 }
 
 func TestConsoleFirstSignInSetsNewPassword(t *testing.T) {
-	tb := consoleTab(t)
-	srv := newServer(t)
+	tb, srv := consoleSetup(t)
 	otp := srv.firstAgent("admin@localhost")
 	// Chromium logs every refused sign-in (401, 403) as a console error.
 	tb.allow("/v1/agent/login")
@@ -171,8 +188,7 @@ func TestConsoleFirstSignInSetsNewPassword(t *testing.T) {
 }
 
 func TestConsoleChat(t *testing.T) {
-	tb := consoleTab(t)
-	srv := newServer(t)
+	tb, srv := consoleSetup(t)
 	email, password := srv.addAgent("Dana", 2)
 	consoleSignIn(tb, srv.URL, email, password)
 	tb.waitText("#conn-state", "Connected")
@@ -310,8 +326,7 @@ func TestConsoleChat(t *testing.T) {
 }
 
 func TestConsoleQueueUnreadAndKeyboard(t *testing.T) {
-	tb := consoleTab(t)
-	srv := newServer(t, withAnonymous)
+	tb, srv := consoleSetup(t, withAnonymous)
 	email, password := srv.addAgent("Lee", 2)
 	consoleSignIn(tb, srv.URL, email, password)
 	tb.waitText("#conn-state", "Connected")
@@ -376,8 +391,7 @@ func TestConsoleQueueUnreadAndKeyboard(t *testing.T) {
 }
 
 func TestConsoleReloadResumesAndLoadsOlder(t *testing.T) {
-	tb := consoleTab(t)
-	srv := newServer(t)
+	tb, srv := consoleSetup(t)
 	email, password := srv.addAgent("Kim", 2)
 
 	// A customer writes a long story while waiting in the queue.
@@ -461,11 +475,10 @@ const fakeNotifications = `(() => {
 })();`
 
 func TestConsoleNotifiesNewChats(t *testing.T) {
-	tb := consoleTab(t)
+	tb, srv := consoleSetup(t)
 	_, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument,
 		page.AddScriptToEvaluateOnNewDocumentParams{Source: fakeNotifications})
 	require.NoError(t, err)
-	srv := newServer(t)
 	email, password := srv.addAgent("Noor", 2)
 	consoleSignIn(tb, srv.URL, email, password)
 	tb.waitText("#conn-state", "Connected")
@@ -523,11 +536,10 @@ const cutSockets = `(() => {
 })();`
 
 func TestConsoleRetriesUnackedSends(t *testing.T) {
-	tb := consoleTab(t)
+	tb, srv := consoleSetup(t)
 	_, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument,
 		page.AddScriptToEvaluateOnNewDocumentParams{Source: cutSockets})
 	require.NoError(t, err)
-	srv := newServer(t)
 	email, password := srv.addAgent("Ravi", 2)
 	consoleSignIn(tb, srv.URL, email, password)
 	consoleStatus(tb, "available")

@@ -21,6 +21,9 @@ const S = {
   active: 0,
   capacity: 0,
   queue: { waiting: 0, oldest: 0, at: Date.now() },
+  queueList: null, // waiting sessions from queue_list; null when unknown
+  queueListSupported: true, // false once the server says it has no queue_list
+  prev: new Map(), // customer id -> {state: 'loading'|'ok'|'unsupported'|'error', sessions, at}
   chats: new Map(), // session id -> chat
   current: null,
   connState: 'idle',
@@ -127,6 +130,9 @@ function signOut(message) {
   sessionStorage.removeItem(seenKey);
   S.chats.clear();
   S.current = null;
+  S.queueList = null;
+  S.queueListSupported = true;
+  S.prev.clear();
   S.agent = null; // so the next agent's welcome is not taken for a reconnect
   S.status = 'offline';
   S.connState = 'idle';
@@ -203,7 +209,66 @@ function syncActive() {
 function setQueue(q) {
   S.queue = { waiting: q.waiting || 0, oldest: q.oldest_wait_s || 0, at: Date.now() };
   view.renderQueue(S);
+  refreshQueueList();
 }
+
+let queueListBusy = false;
+let queueListAgain = false;
+
+/**
+ * refreshQueueList asks for the waiting customers (queue_list). It is not
+ * pushed, so it is asked again whenever the queue summary changes; calls
+ * while one is in flight coalesce into one more. A server without
+ * queue_list answers bad_request, and the console keeps the summary.
+ */
+async function refreshQueueList() {
+  if (!S.queueListSupported || !S.conn || !S.conn.isOpen) return;
+  if (queueListBusy) { queueListAgain = true; return; }
+  queueListBusy = true;
+  try {
+    const r = await S.conn.request({ type: 'queue_list', limit: 100 }, 'queue_list');
+    S.queueList = r.sessions || [];
+    if (typeof r.waiting === 'number' && r.waiting !== S.queue.waiting) {
+      S.queue = { ...S.queue, waiting: r.waiting, at: Date.now() };
+    }
+  } catch (err) {
+    if (err.code === 'bad_request') { S.queueListSupported = false; S.queueList = null; }
+  } finally {
+    queueListBusy = false;
+  }
+  view.renderQueue(S);
+  if (queueListAgain) { queueListAgain = false; refreshQueueList(); }
+}
+
+/**
+ * previousSessions returns what is known of a customer's recent sessions
+ * and fetches them (with the agent token in a header) when not yet known.
+ */
+function previousSessions(customerID) {
+  if (!customerID) return null;
+  if (S.prevUnsupported) return { state: 'unsupported', sessions: [] };
+  let p = S.prev.get(customerID);
+  if (p && (p.state !== 'ok' || Date.now() - p.at < 60000)) return p;
+  const stale = p;
+  p = { state: stale ? stale.state : 'loading', sessions: stale ? stale.sessions : [], at: Date.now() };
+  S.prev.set(customerID, p);
+  fetch(`/v1/agent/customers/${encodeURIComponent(customerID)}/sessions`, {
+    headers: { Authorization: `Bearer ${S.token}` }, credentials: 'omit', cache: 'no-store',
+  }).then(async (res) => {
+    if (res.ok) {
+      const data = await res.json();
+      p.state = 'ok';
+      p.sessions = data.sessions || [];
+    } else {
+      // An older server has no such route: ask once per page, not per customer.
+      p.state = res.status === 404 || res.status === 405 ? 'unsupported' : 'error';
+      if (p.state === 'unsupported') S.prevUnsupported = true;
+    }
+  }).catch(() => { p.state = 'error'; })
+    .finally(() => { p.at = Date.now(); view.renderCustomer(S); });
+  return p;
+}
+S.previousSessions = previousSessions;
 
 async function onWelcome(w) {
   const before = S.agent ? S.status : null;
@@ -231,6 +296,7 @@ async function onWelcome(w) {
     }
     c.session = s;
     c.closed = null;
+    if (s.customer_profile) { c.profile = s.customer_profile; cacheProfile(c.id, c.profile); }
     work.push(resync(c));
   }
   for (const c of S.chats.values()) {
@@ -370,7 +436,7 @@ function mergeEvent(c, e, live) {
   }
   const mine = e.from?.role === 'agent' && S.agent && e.from.id === S.agent.id;
   if (e.kind === 'message' && e.from && c.typing && c.typing.id === e.from.id) clearTyping(c);
-  if (e.kind === 'ended') { c.closed = 'ended'; clearTyping(c); }
+  if (e.kind === 'ended') { c.closed = 'ended'; clearTyping(c); S.prev.delete(c.session.customer?.id); }
   if (e.kind === 'agent_left' && mine && live) c.closed = 'left';
   if (e.kind === 'agent_joined' && mine && c.closed === 'left') c.closed = null;
   if (mine && e.kind === 'message' && e.seq > c.seen) c.seen = e.seq;
@@ -559,6 +625,7 @@ async function acceptNext(sessionID) {
   const frame = sessionID ? { type: 'accept', session_id: sessionID } : { type: 'accept' };
   const r = await command(frame, 'assigned');
   if (r === null && S.queue.waiting === 0) view.renderQueue(S);
+  refreshQueueList();
 }
 
 async function leaveChat() {

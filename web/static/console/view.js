@@ -142,14 +142,36 @@ export function renderQueue(S) {
     title: full ? 'You are at capacity' : 'Take the customer who has waited longest',
     onclick: () => act.acceptNext(),
   }, 'Accept next');
-  replace(el, summary, h('div', { className: 'queue-actions' }, btn,
+  const list = S.queueList && S.queueList.length
+    ? h('ol', { className: 'queue-list', id: 'queue-list' }, S.queueList.map((q) => queueItem(S, q, full)))
+    : null;
+  replace(el, summary, list, h('div', { className: 'queue-actions' }, btn,
     full && n ? h('span', { className: 'hint' }, 'At capacity') : null));
+}
+
+function queueItem(S, q, full) {
+  const p = q.customer_profile || {};
+  const name = p.name || q.customer?.name || p.email || q.customer?.email || (p.visitor ? 'Visitor' : q.customer?.id || 'Customer');
+  const since = Date.parse(q.queued_at || q.created_at) || Date.now();
+  return h('li', { className: 'queue-item', 'data-session': q.id },
+    h('div', { className: 'q-main' },
+      h('span', { className: 'q-name' }, name),
+      h('span', { className: 'q-meta muted' },
+        p.visitor ? 'Visitor · ' : '',
+        h('span', { 'data-since': since }, duration((Date.now() - since) / 1000)))),
+    h('button', {
+      type: 'button', className: 'small', disabled: full || S.connState !== 'open',
+      'aria-label': `Take ${name}`, onclick: () => act.acceptNext(q.id),
+    }, 'Take'));
 }
 
 /** renderQueueClock advances the longest wait once a second. */
 export function renderQueueClock(S) {
   const el = $('queue-clock');
   if (el) el.textContent = duration(queueWait(S));
+  for (const t of document.querySelectorAll('#queue [data-since]')) {
+    t.textContent = duration((Date.now() - Number(t.dataset.since)) / 1000);
+  }
 }
 
 // ---------------------------------------------------------------- chats
@@ -436,9 +458,32 @@ export function renderCustomer(S) {
       h('dt', null, 'Agents'), h('dd', null, (c.session.agents || []).map((a) => a.name).join(', ') || '—'),
       h('dt', null, 'Messages'), h('dd', null, String(messages))),
     h('h3', null, 'Previous conversations'),
-    others.length
-      ? h('ul', { className: 'prev' }, others.map((o) => h('li', null,
-        h('button', { type: 'button', className: 'link', onclick: () => act.select(o.id) }, dateTime(o.session.created_at)),
-        h('span', { className: 'muted' }, o.closed ? ' · ended' : ' · open'))))
-      : h('p', { className: 'muted' }, 'None in this console session. Earlier conversations are not yet available to agents.'));
+    previousList(S, c, id, others));
+}
+
+const stateLabel = { queued: 'waiting', active: 'open', ended: 'ended' };
+
+function previousList(S, c, id, others) {
+  const prev = S.previousSessions ? S.previousSessions(id) : null;
+  if (prev && prev.state === 'ok') {
+    const list = prev.sessions.filter((s) => s.id !== c.id);
+    if (!list.length) return h('p', { className: 'muted', id: 'customer-previous' }, 'No earlier conversations in the last 14 days.');
+    return h('ul', { className: 'prev', id: 'customer-previous' }, list.map((s) => {
+      const mine = S.chats.get(s.id);
+      const when = dateTime(s.created_at);
+      const agents = (s.agents || []).map((a) => a.name).join(', ');
+      return h('li', null,
+        mine ? h('button', { type: 'button', className: 'link', onclick: () => act.select(s.id) }, when) : h('span', null, when),
+        h('span', { className: 'muted' }, ` · ${stateLabel[s.state] || s.state}${agents ? ' · ' + agents : ''}`));
+    }));
+  }
+  if (others.length) {
+    return h('ul', { className: 'prev', id: 'customer-previous' }, others.map((o) => h('li', null,
+      h('button', { type: 'button', className: 'link', onclick: () => act.select(o.id) }, dateTime(o.session.created_at)),
+      h('span', { className: 'muted' }, o.closed ? ' · ended' : ' · open'))));
+  }
+  const msg = prev && prev.state === 'loading' ? 'Loading…'
+    : prev && prev.state === 'error' ? 'Earlier conversations could not be loaded.'
+      : 'None in this console session. Earlier conversations are not available from this server.';
+  return h('p', { className: 'muted', id: 'customer-previous' }, msg);
 }
