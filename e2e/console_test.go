@@ -340,7 +340,6 @@ func TestConsoleQueueUnreadAndKeyboard(t *testing.T) {
 	vis.send(wsclient.Frame{"type": "start"})
 	vis.expect("session")
 	tb.waitText("#queue", "2 customers waiting")
-	tb.screenshot("console-queue")
 
 	// Accept next takes the longest-waiting customer.
 	tb.do(chromedp.Click(chromedp.ID("accept-next")))
@@ -583,4 +582,63 @@ func TestConsoleRetriesUnackedSends(t *testing.T) {
 		require.Equal(t, 1, n, "customer got %q %d times", text, n)
 	}
 	require.Len(t, seen, 3)
+}
+
+// requireQueueList skips a test on a server without the queue_list agent
+// command and the agent's customer sessions route (they come from the
+// main branch; this branch's tests then run them after the merge).
+func requireQueueList(t *testing.T, srv *server) {
+	t.Helper()
+	agent, _ := srv.agentWS("Probe")
+	agent.send(wsclient.Frame{"type": "queue_list", "req": "probe"})
+	f := agent.waitFor("queue_list answer", func(f wsclient.Frame) bool { return f.Str("re") == "probe" })
+	if f.Str("type") == "error" {
+		t.Skipf("this server has no queue_list yet (%s)", f.Str("message"))
+	}
+}
+
+func TestConsoleQueueListTakeAndPreviousSessions(t *testing.T) {
+	tb, srv := consoleSetup(t)
+	requireQueueList(t, srv)
+	email, password := srv.addAgent("Mia", 2)
+
+	// Cal chatted before: that session ended while queued.
+	calTok := srv.customerToken("u-2", "Cal")
+	cal, _ := srv.customerWS(calTok)
+	cal.send(wsclient.Frame{"type": "start"})
+	cal.expect("session")
+	cal.send(wsclient.Frame{"type": "end", "req": "e"})
+	cal.waitFor("ended", isEvent("ended", ""))
+
+	bea, _ := srv.customerWS(srv.customerToken("u-1", "Bea"))
+	bea.send(wsclient.Frame{"type": "start"})
+	bea.expect("session")
+	cal.send(wsclient.Frame{"type": "start"})
+	cal.expect("session")
+
+	// Offline, the agent sees who waits, next first, each with Take.
+	consoleSignIn(tb, srv.URL, email, password)
+	tb.waitText("#conn-state", "Connected")
+	tb.waitJS(`document.querySelectorAll('#queue-list .queue-item').length === 2`)
+	require.Equal(t, []string{"Bea", "Cal"}, tb.texts("#queue-list .q-name"))
+	require.Equal(t, []string{"Take", "Take"}, tb.texts("#queue-list button"))
+	tb.screenshot("console-queue")
+
+	// Take picks that customer, not the next in line.
+	tb.do(chromedp.Click(`#queue-list li:nth-child(2) button`))
+	tb.waitText("#convo-name", "Cal")
+	tb.waitJS(`document.querySelectorAll('#queue-list .queue-item').length === 1`)
+	require.Equal(t, []string{"Bea"}, tb.texts("#queue-list .q-name"))
+
+	// The customer pane lists Cal's earlier conversation.
+	tb.waitText("#customer-previous", "ended")
+	require.Len(t, tb.texts("#customer-previous li"), 1)
+
+	// After a reload without the page's own profile cache, the profile
+	// comes from the welcome.
+	eval[bool](tb, `(sessionStorage.removeItem('parley.console.profiles'), true)`)
+	tb.do(chromedp.Reload())
+	tb.waitText("#convo-name", "Cal")
+	tb.waitText("#customer-profile", "pro")
+	tb.waitText("#customer-identity", "Verified customer")
 }

@@ -157,7 +157,7 @@ function queueItem(S, q, full) {
     h('div', { className: 'q-main' },
       h('span', { className: 'q-name' }, name),
       h('span', { className: 'q-meta muted' },
-        p.visitor ? 'Visitor · ' : '',
+        p.visitor ? 'Visitor · ' : '', 'waiting ',
         h('span', { 'data-since': since }, duration((Date.now() - since) / 1000)))),
     h('button', {
       type: 'button', className: 'small', disabled: full || S.connState !== 'open',
