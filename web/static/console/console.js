@@ -3,6 +3,7 @@
 
 import { AgentConn } from './conn.js';
 import { enableNotify, disableNotify, notifyEnabled, notifySupported, alertNewChat } from './notify.js';
+import { initLogin, showLogin } from './login.js';
 import * as view from './view.js';
 
 const tokenKey = 'parley.console.token';
@@ -27,7 +28,6 @@ const S = {
   chats: new Map(), // session id -> chat
   current: null,
   connState: 'idle',
-  pendingLogin: null, // {email, password} while a new password is chosen
 };
 window.parleyConsole = S; // handy when debugging from devtools
 
@@ -43,81 +43,9 @@ function cacheProfile(id, p) { const all = loadJSON(profilesKey); all[id] = p; s
 function cachedProfile(id) { return loadJSON(profilesKey)[id] || null; }
 function saveSeen(c) { const all = loadJSON(seenKey); all[c.id] = c.seen; saveJSON(seenKey, all); }
 
-// ---------------------------------------------------------------- sign-in
-
-function showLogin(message) {
-  $('app').hidden = true;
-  $('login').hidden = false;
-  $('newpw-form').hidden = true;
-  $('login-form').hidden = false;
-  view.formError('login-error', message || '');
-  document.title = 'Sign in · Parley console';
-  ($('email').value ? $('password') : $('email')).focus();
-}
-
-async function postLogin(body) {
-  let res;
-  try {
-    res = await fetch('/v1/agent/login', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(body),
-      credentials: 'omit',
-      cache: 'no-store',
-    });
-  } catch {
-    return { error: 'The server cannot be reached. Check your connection and try again.' };
-  }
-  let data = {};
-  try { data = await res.json(); } catch { data = {}; }
-  if (res.ok && data.token) return { token: data.token, agent: data.agent };
-  if (res.status === 403 && data.password_change_required) return { change: true };
-  if (res.status === 401) return { error: 'Wrong email or password.' };
-  if (res.status === 429) return { error: 'Too many attempts. Wait a few seconds and try again.' };
-  return { error: data.message || `Sign-in failed (${res.status}).` };
-}
-
-async function onLoginSubmit(ev) {
-  ev.preventDefault();
-  const email = $('email').value.trim();
-  const password = $('password').value;
-  if (!email || !password) { view.formError('login-error', 'Enter your email and password.'); return; }
-  view.busy('signin-btn', true);
-  const r = await postLogin({ email, password });
-  view.busy('signin-btn', false);
-  if (r.change) {
-    S.pendingLogin = { email, password };
-    $('login-form').hidden = true;
-    $('newpw-form').hidden = false;
-    view.formError('newpw-error', '');
-    $('new-password').value = '';
-    $('new-password').focus();
-    return;
-  }
-  if (r.error) { view.formError('login-error', r.error); $('password').select(); return; }
-  signedIn(r.token);
-}
-
-async function onNewPasswordSubmit(ev) {
-  ev.preventDefault();
-  const np = $('new-password').value;
-  if ([...np].length < 12) { view.formError('newpw-error', 'Use at least 12 characters.'); return; }
-  if (!S.pendingLogin) { showLogin(); return; }
-  if (np === S.pendingLogin.password) { view.formError('newpw-error', 'Choose a password different from the one-time password.'); return; }
-  view.busy('newpw-btn', true);
-  const r = await postLogin({ ...S.pendingLogin, new_password: np });
-  view.busy('newpw-btn', false);
-  if (r.error) { view.formError('newpw-error', r.error); return; }
-  if (r.change) { view.formError('newpw-error', 'The server still asks for a new password. Try another one.'); return; }
-  S.pendingLogin = null;
-  signedIn(r.token);
-}
-
 function signedIn(token) {
   S.token = token;
   sessionStorage.setItem(tokenKey, token);
-  $('password').value = '';
-  $('new-password').value = '';
   startApp();
 }
 
@@ -678,9 +606,7 @@ async function toggleNotify() {
 // ---------------------------------------------------------------- wiring
 
 function wire() {
-  $('login-form').addEventListener('submit', onLoginSubmit);
-  $('newpw-form').addEventListener('submit', onNewPasswordSubmit);
-  $('newpw-cancel').addEventListener('click', () => { S.pendingLogin = null; showLogin(); });
+  initLogin(signedIn);
   $('signout-btn').addEventListener('click', () => signOut());
   $('status').addEventListener('change', changeStatus);
   $('notify-btn').addEventListener('click', toggleNotify);
