@@ -141,6 +141,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		AllowedOrigins: o.allowedOrigins,
 		Accounts:       adm,
 		Demo:           demo,
+		DemoPublic:     o.demo,
 		PublicURL:      o.publicURL,
 		Logger:         log,
 	})

@@ -50,9 +50,13 @@ type Config struct {
 	// implements it. Without it, sign-in is unavailable.
 	Accounts Accounts
 	// Demo turns on the demo page (/demo) and POST /v1/demo/token, which
-	// signs a short-lived customer token for any name. Only for servers on
+	// signs a short-lived customer token for any name, for requests made
+	// to a loopback name and not through a proxy. Only for servers on
 	// loopback, or when the operator asks for it (--demo).
 	Demo bool
+	// DemoPublic serves the demo to every request, whatever its Host
+	// (--demo); it needs Demo.
+	DemoPublic bool
 	// PublicURL is the scheme://host[:port] browsers reach this server at,
 	// used in the snippet of the landing page; default: the request's Host.
 	PublicURL string

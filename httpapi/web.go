@@ -144,7 +144,7 @@ func (ui *webUI) frameAncestors(r *http.Request, urlPath string) string {
 		}
 		list = append(list, strings.TrimSuffix(o, "/"))
 	}
-	if ui.cfg.Demo {
+	if demoOn(ui.cfg, r) {
 		// The demo page may be on this server's other loopback name.
 		if other := otherLoopbackHost(r.Host); other != "" {
 			list = append(list, scheme(r)+"://"+other)
@@ -230,7 +230,7 @@ func scheme(r *http.Request) string {
 func (ui *webUI) serveLanding(w http.ResponseWriter, r *http.Request) {
 	snippet := fmt.Sprintf(`<script src="%s/widget.js" async></script>`, ui.baseURL(r))
 	ui.render(w, ui.landing, cspBase+"; frame-ancestors 'none'", map[string]any{
-		"Demo": ui.cfg.Demo, "Snippet": snippet,
+		"Demo": demoOn(ui.cfg, r), "Snippet": snippet,
 	})
 }
 
@@ -238,7 +238,7 @@ func (ui *webUI) serveLanding(w http.ResponseWriter, r *http.Request) {
 // customer's site would, from this server's other loopback name when it
 // has one, so that the page and the widget frame are different origins.
 func (ui *webUI) serveDemo(w http.ResponseWriter, r *http.Request) {
-	if !ui.cfg.Demo {
+	if !demoOn(ui.cfg, r) {
 		writeError(w, parley.Errorf(parley.ENotFound, "The demo is off: the server does not listen on loopback and --demo is not set."))
 		return
 	}
@@ -264,6 +264,34 @@ func (ui *webUI) render(w http.ResponseWriter, t *template.Template, csp string,
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	_, _ = w.Write(buf.Bytes())
+}
+
+// demoOn reports whether the demo serves r. With Config.Demo alone, only
+// requests made to a loopback name, not through a proxy, are served: a
+// server on loopback behind a public reverse proxy must not sign demo
+// tokens for the internet. Config.DemoPublic (--demo) serves every request.
+func demoOn(cfg *Config, r *http.Request) bool {
+	if !cfg.Demo {
+		return false
+	}
+	if cfg.DemoPublic {
+		return true
+	}
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // otherLoopbackHost returns host with 127.0.0.1 and localhost swapped, or
@@ -292,7 +320,7 @@ func otherLoopbackHost(host string) string {
 // so that a person can try the widget as that customer. Only on when
 // Config.Demo is.
 func (s *Server) handleDemoToken(w http.ResponseWriter, r *http.Request) {
-	if !s.cfg.Demo {
+	if !demoOn(&s.cfg, r) {
 		writeError(w, parley.Errorf(parley.ENotFound, "The demo is off."))
 		return
 	}

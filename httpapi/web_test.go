@@ -125,3 +125,35 @@ func TestDemoPageAndToken(t *testing.T) {
 	require.Equal(t, "Ada Lovelace", c.Name)
 	require.Equal(t, http.StatusBadRequest, h.post("/v1/demo/token", map[string]string{"name": " "}, nil))
 }
+
+// TestDemoOnlyForLoopbackRequests: a server on loopback behind a public
+// reverse proxy must not sign demo tokens for the internet; --demo
+// (DemoPublic) serves every request.
+func TestDemoOnlyForLoopbackRequests(t *testing.T) {
+	h := newHarness(t, func(c *httpapi.Config) { c.Demo = true })
+	try := func(url string, hdr map[string]string) int {
+		req, err := http.NewRequest(http.MethodPost, url+"/v1/demo/token", strings.NewReader(`{"name":"Eve"}`))
+		require.NoError(t, err)
+		for k, v := range hdr {
+			if k == "Host" {
+				req.Host = v
+			} else {
+				req.Header.Set(k, v)
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, try(h.srv.URL, nil))
+	require.Equal(t, http.StatusOK, try(h.srv.URL, map[string]string{"Host": "localhost"}))
+	require.Equal(t, http.StatusNotFound, try(h.srv.URL, map[string]string{"X-Forwarded-For": "203.0.113.9"}))
+	require.Equal(t, http.StatusNotFound, try(h.srv.URL, map[string]string{"Host": "chat.example.com"}))
+	resp, body := getWith(t, h.srv.URL+"/", map[string]string{"X-Forwarded-For": "203.0.113.9"})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NotContains(t, string(body), `href="/demo"`)
+
+	pub := newHarness(t, func(c *httpapi.Config) { c.Demo, c.DemoPublic = true, true })
+	require.Equal(t, http.StatusOK, try(pub.srv.URL, map[string]string{"Host": "chat.example.com", "X-Forwarded-For": "203.0.113.9"}))
+}
