@@ -34,6 +34,8 @@ type serveOptions struct {
 	firstAgent     string
 	shutdownWait   time.Duration
 	debugListen    string
+	demo           bool
+	publicURL      string
 }
 
 func newCmdServe(g *globalOptions) *cobra.Command {
@@ -61,7 +63,15 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.firstAgent, "first-agent", "admin@localhost", "email of the agent created in a new data directory")
 	f.DurationVar(&o.shutdownWait, "shutdown-timeout", 10*time.Second, "how long a graceful stop waits for clients")
 	f.StringVar(&o.debugListen, "debug-listen", "", "address to serve Go profiles (/debug/pprof/) on; off when empty, keep it on loopback")
+	f.BoolVar(&o.demo, "demo", false, "serve the demo page /demo, which signs customer tokens for any name (always on while listening on loopback)")
+	f.StringVar(&o.publicURL, "public-url", "", "scheme://host[:port] browsers reach this server at, shown in the widget snippet (default: the request's host)")
 	return cmd
+}
+
+// isLoopback reports whether addr is a loopback listener address.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -123,12 +133,16 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	}
 	defer hub.Close()
 	adm := admin.New(db, admin.HubLive(hub))
+	demo := o.demo || isLoopback(ln.Addr())
 	api := httpapi.New(hub, httpapi.Config{
 		CustomerSecret: secret,
 		AgentSecret:    db.AgentSecret(),
 		AllowAnonymous: o.allowAnonymous,
 		AllowedOrigins: o.allowedOrigins,
 		Accounts:       adm,
+		Demo:           demo,
+		DemoPublic:     o.demo,
+		PublicURL:      o.publicURL,
 		Logger:         log,
 	})
 	adminSrv, err := httpapi.ServeAdmin(g.socketPath(), adm, log)
@@ -158,6 +172,11 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("parley listening", "addr", ln.Addr().String(), "data", g.data, "admin_socket", g.socketPath())
 	fmt.Fprintf(g.streams.Out, "Parley listening on http://%s (data in %s)\n", ln.Addr(), g.data)
+	if demo {
+		fmt.Fprintf(g.streams.Out, "Open http://%s/ in a browser: the agent console is at /console/, a demo page with the chat widget at /demo\n", ln.Addr())
+	} else {
+		fmt.Fprintf(g.streams.Out, "Open http://%s/console/ to answer chats; the landing page / shows the widget snippet\n", ln.Addr())
+	}
 
 	select {
 	case <-ctx.Done():

@@ -49,6 +49,17 @@ type Config struct {
 	// Accounts signs agents in (POST /v1/agent/login); *admin.Admin
 	// implements it. Without it, sign-in is unavailable.
 	Accounts Accounts
+	// Demo turns on the demo page (/demo) and POST /v1/demo/token, which
+	// signs a short-lived customer token for any name, for requests made
+	// to a loopback name and not through a proxy. Only for servers on
+	// loopback, or when the operator asks for it (--demo).
+	Demo bool
+	// DemoPublic serves the demo to every request, whatever its Host
+	// (--demo); it needs Demo.
+	DemoPublic bool
+	// PublicURL is the scheme://host[:port] browsers reach this server at,
+	// used in the snippet of the landing page; default: the request's Host.
+	PublicURL string
 	// Now is the clock for tokens; default time.Now.
 	Now func() time.Time
 	// Logger receives logs; default discards them.
@@ -135,6 +146,15 @@ func (s *Server) routes() {
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.Handle("GET /metrics", metricsHandler(s.hub))
+	s.mux.HandleFunc("POST /v1/demo/token", s.handleDemoToken)
+	ui, err := newWebUI(&s.cfg)
+	if err != nil {
+		s.log.Error("the web UI is unavailable", "err", err)
+		return
+	}
+	s.mux.HandleFunc("GET /{$}", ui.serveLanding)
+	s.mux.HandleFunc("GET /demo", ui.serveDemo)
+	s.mux.HandleFunc("GET /", ui.serveAsset)
 }
 
 // ServeHTTP implements http.Handler.
