@@ -177,9 +177,7 @@ func (d *dispatcher) do(e queue.Effect) (err error) {
 		}
 		d.hub.reg.toAgent(e.Agent, skip, encode(f))
 	case queue.EffPosition:
-		d.hub.reg.toCustomer(e.Customer, nil, encode(parley.CustomerQueueFrame{
-			Type: parley.FrameQueue, SessionID: e.Session, Position: e.Position, EWTSeconds: e.EWTSeconds,
-		}))
+		d.hub.reg.toCustomer(e.Customer, nil, encode(parley.NewCustomerQueueFrame(e.Session, e.Position, e.EWTSeconds, e.AgentsAvailable)))
 	case queue.EffSummary:
 		d.hub.reg.toAllAgents(encode(parley.AgentQueueFrame{Type: parley.FrameQueue, QueueInfo: e.Queue}))
 	case queue.EffReject:
@@ -262,10 +260,14 @@ func (d *dispatcher) call(f func()) error {
 	}
 }
 
-// position returns a queued session's place (1 = next) and wait estimate.
-func (d *dispatcher) position(id string) (pos, ewt int) {
-	_ = d.call(func() { pos, ewt = d.m.Position(id) })
-	return pos, ewt
+// position returns a queued session's place (1 = next), wait estimate and
+// the number of agents available.
+func (d *dispatcher) position(id string) (pos, ewt, avail int) {
+	_ = d.call(func() {
+		pos, ewt = d.m.Position(id)
+		avail = d.m.AgentsAvailable()
+	})
+	return pos, ewt, avail
 }
 
 // queueOrder returns the waiting sessions, next first.
@@ -283,7 +285,7 @@ func (d *dispatcher) admit(id, customerID string, at time.Time, w parley.Session
 	_ = d.call(func() {
 		d.m.Enqueue(id, customerID, at)
 		if pos, ewt := d.m.Admitted(id); pos > 0 {
-			w.Position, w.EWTSeconds = pos, &ewt
+			w.SetQueuePlace(pos, ewt, d.m.AgentsAvailable())
 		}
 		conn.Send(encode(parley.SessionFrame{Type: parley.FrameSession, Re: req, Session: w}))
 	})

@@ -262,10 +262,8 @@ func (h *Hub) openSessionOf(customerID string) *session {
 func (h *Hub) wire(r *parley.SessionRecord, lastSeq uint64) parley.Session {
 	s := r.Session(lastSeq)
 	if r.State == parley.StateQueued {
-		pos, ewt := h.disp.position(r.ID)
-		if pos > 0 {
-			s.Position = pos
-			s.EWTSeconds = &ewt
+		if pos, ewt, avail := h.disp.position(r.ID); pos > 0 {
+			s.SetQueuePlace(pos, ewt, avail)
 		}
 	}
 	return s

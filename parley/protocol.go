@@ -223,7 +223,20 @@ type CustomerQueueFrame struct {
 	Type       string `json:"type"`
 	SessionID  string `json:"session_id"`
 	Position   int    `json:"position"`
-	EWTSeconds int    `json:"ewt_s"`
+	EWTSeconds *int   `json:"ewt_s,omitempty"`
+	// AgentsAvailable counts the agents taking chats now; while it is 0
+	// there is no wait estimate.
+	AgentsAvailable int `json:"agents_available"`
+}
+
+// NewCustomerQueueFrame tells a customer its place: the wait estimate is
+// left out while no agent is available.
+func NewCustomerQueueFrame(sessionID string, pos, ewt, available int) CustomerQueueFrame {
+	f := CustomerQueueFrame{Type: FrameQueue, SessionID: sessionID, Position: pos, AgentsAvailable: available}
+	if available > 0 {
+		f.EWTSeconds = &ewt
+	}
+	return f
 }
 
 // AgentQueueFrame tells agents how the queue stands.

@@ -110,11 +110,23 @@ type Session struct {
 	LastSeq    uint64      `json:"last_seq"`
 	Position   int         `json:"position,omitempty"`
 	EWTSeconds *int        `json:"ewt_s,omitempty"`
+	// AgentsAvailable counts the agents taking chats now, while the
+	// session is queued; while it is 0 there is no wait estimate.
+	AgentsAvailable *int `json:"agents_available,omitempty"`
 	// QueuedAt is when the session entered the queue, while it is queued.
 	QueuedAt Time `json:"queued_at,omitzero"`
 	// CustomerProfile is the customer as agents see it: verified or
 	// visitor, and the token's profile data. Only agents get it.
 	CustomerProfile *CustomerProfile `json:"customer_profile,omitempty"`
+}
+
+// SetQueuePlace sets a queued session's position, the agents available
+// and, unless none is, the estimated wait.
+func (s *Session) SetQueuePlace(pos, ewt, available int) {
+	s.Position, s.AgentsAvailable, s.EWTSeconds = pos, &available, nil
+	if available > 0 {
+		s.EWTSeconds = &ewt
+	}
 }
 
 // SessionRecord is a session as stored: the wire Session plus what only the

@@ -61,10 +61,12 @@ type Effect struct {
 	Capacity   int
 	Position   int
 	EWTSeconds int
-	Queue      parley.QueueInfo
-	Err        error
-	At         time.Time
-	Ordered    bool
+	// AgentsAvailable comes with EffPosition: the agents taking chats now.
+	AgentsAvailable int
+	Queue           parley.QueueInfo
+	Err             error
+	At              time.Time
+	Ordered         bool
 }
 
 // reservation is a slot taken for a session that its session has not yet
@@ -114,9 +116,12 @@ type Machine struct {
 	// reserved maps a session to the agents holding a reservation for it.
 	reserved map[string]map[string]*reservation
 	// holders counts the agents holding or reserving each session.
-	holders   map[string]int
-	dirty     bool
-	lastInfo  parley.QueueInfo
+	holders  map[string]int
+	dirty    bool
+	lastInfo parley.QueueInfo
+	// lastAvail is the number of available agents waiting customers were
+	// last told.
+	lastAvail int
 	avgGap    float64 // seconds
 	lastMatch time.Time
 }
@@ -237,7 +242,11 @@ func (m *Machine) refresh(a *machineAgent, effs []Effect) []Effect {
 		a.status = parley.StatusBreak
 		effs = append(effs, m.statusEffect(a, nil))
 	}
+	was := m.router.Pool.Available(a.id)
 	m.router.Pool.SetAvailable(a.id, a.status == parley.StatusAvailable && a.conns > 0 && !a.disabled)
+	if m.router.Pool.Available(a.id) != was {
+		m.dirty = true // waiting customers hear how many agents are available
+	}
 	return effs
 }
 
@@ -302,6 +311,18 @@ func (m *Machine) Position(sessionID string) (pos, ewt int) {
 	return pos, m.estimate(pos)
 }
 
+// AgentsAvailable counts the agents taking chats now: available,
+// connected and enabled, whether or not they have a free slot.
+func (m *Machine) AgentsAvailable() int {
+	n := 0
+	for id := range m.agents {
+		if m.router.Pool.Available(id) {
+			n++
+		}
+	}
+	return n
+}
+
 func (m *Machine) estimate(pos int) int {
 	return int(math.Round(float64(pos) * m.avgGap))
 }
@@ -330,11 +351,15 @@ func (m *Machine) Tick(now time.Time) []Effect {
 	}
 	m.dirty = false
 	var effs []Effect
+	avail := m.AgentsAvailable()
+	everyone := avail != m.lastAvail // a change concerns every waiting customer
+	m.lastAvail = avail
 	m.router.Queue.Each(func(pos int, e Entry) bool {
-		if m.lastPos[e.ID] != pos {
+		if everyone || m.lastPos[e.ID] != pos {
 			m.lastPos[e.ID] = pos
 			effs = append(effs, Effect{
 				Kind: EffPosition, Session: e.ID, Customer: m.waiting[e.ID], Position: pos, EWTSeconds: m.estimate(pos),
+				AgentsAvailable: avail,
 			})
 		}
 		return true

@@ -35,7 +35,9 @@ type machineModel struct {
 	agents   map[string]*mmAgent
 	customer map[string]string
 	lastPos  map[string]int
-	effs     []string
+	// lastAvail is the number of available agents customers were told.
+	lastAvail int
+	effs      []string
 }
 
 func newMachineModel() *machineModel {
@@ -235,10 +237,18 @@ func (mm *machineModel) accept(id, s string, open func(string) bool) {
 }
 
 func (mm *machineModel) tick() {
+	avail := 0
+	for id := range mm.agents {
+		if mm.pool.agents[id].available {
+			avail++
+		}
+	}
+	everyone := avail != mm.lastAvail
+	mm.lastAvail = avail
 	for i, e := range mm.pool.queue {
-		if mm.lastPos[e.ID] != i+1 {
+		if everyone || mm.lastPos[e.ID] != i+1 {
 			mm.lastPos[e.ID] = i + 1
-			mm.effs = append(mm.effs, fmt.Sprintf("position %s %d", e.ID, i+1))
+			mm.effs = append(mm.effs, fmt.Sprintf("position %s %d avail=%d", e.ID, i+1, avail))
 		}
 	}
 }
@@ -256,7 +266,7 @@ func describe(m *Machine, effs []Effect) []string {
 		case EffReject:
 			out = append(out, "reject "+parley.ErrorCode(e.Err))
 		case EffPosition:
-			out = append(out, fmt.Sprintf("position %s %d", e.Session, e.Position))
+			out = append(out, fmt.Sprintf("position %s %d avail=%d", e.Session, e.Position, e.AgentsAvailable))
 		}
 	}
 	return out
