@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -184,21 +185,25 @@ func uintParam(v, name string) (uint64, error) {
 	return n, nil
 }
 
-// decodeBody decodes a small JSON request body.
+// decodeBody decodes a small JSON request body: one JSON value and
+// nothing after it, checked by checkStrict.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return parley.Errorf(parley.ETooLarge, "Request body is too large.")
 		}
-		if errors.Is(err, io.EOF) {
-			return parley.Errorf(parley.EBadRequest, "Request body is empty.")
-		}
+		return parley.Errorf(parley.EBadRequest, "Request body could not be read.")
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return parley.Errorf(parley.EBadRequest, "Request body is empty.")
+	}
+	if err := json.Unmarshal(data, v); err != nil {
 		return parley.Errorf(parley.EBadRequest, "Request body is not valid JSON.")
 	}
-	return nil
+	return checkStrict(data, v)
 }
 
 func clientIP(r *http.Request) string {

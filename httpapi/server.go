@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -262,5 +263,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError writes err as {"type":"error","code":…,"message":…} with the
 // status its code maps to.
 func writeError(w http.ResponseWriter, err error) {
-	writeJSON(w, httpStatus(parley.ErrorCode(err)), parley.NewErrorFrame("", err))
+	f := parley.NewErrorFrame("", err)
+	if f.RetryAfterMS > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt((f.RetryAfterMS+999)/1000, 10))
+	}
+	writeJSON(w, httpStatus(f.Code), f)
 }

@@ -158,6 +158,9 @@ func decodeFrame(data []byte) (*parley.Inbound, error) {
 		in.Req = ""
 		return in, parley.Errorf(parley.EBadRequest, "req is longer than %d bytes.", parley.MaxReqBytes)
 	}
+	if err := checkStrict(data, in); err != nil {
+		return in, err
+	}
 	if in.Type == "" {
 		return in, parley.Errorf(parley.EBadRequest, "Frame has no type.")
 	}
