@@ -132,7 +132,15 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
-	s.mux.Handle("GET /metrics", metricsHandler(s.hub))
+}
+
+// MetricsHandler serves the hub's metrics in Prometheus text format. It is
+// not on the public handler: serve it on a listener of its own
+// (parley serve --metrics-listen), where only the scraper can reach it.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(s.hub))
+	return mux
 }
 
 // ServeHTTP implements http.Handler.
