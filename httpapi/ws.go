@@ -67,6 +67,7 @@ func (c *wsConn) readFrames(client *chat.Client) {
 // end detaches the client, if any, and closes the connection once the
 // writer is done.
 func (c *wsConn) end(client *chat.Client) {
+	c.stopExpiry()
 	if client != nil {
 		client.Detach()
 	}
