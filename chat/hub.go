@@ -27,6 +27,9 @@ type Config struct {
 	// QueueInterval is how often queue positions and queue summaries are
 	// pushed when the queue changed; default 250ms.
 	QueueInterval time.Duration
+	// AbandonAfter ends a queued session whose customer has had no
+	// connection for this long (reason abandoned). Zero turns it off.
+	AbandonAfter time.Duration
 }
 
 // Hub is the running chat service over one database.
@@ -36,6 +39,7 @@ type Hub struct {
 	log   *slog.Logger
 	cfg   Config
 	reg   *registry
+	gone  *goneTracker
 	disp  *dispatcher
 	count counters
 
@@ -73,6 +77,7 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 		log:        cfg.Logger,
 		cfg:        cfg,
 		reg:        newRegistry(),
+		gone:       newGoneTracker(),
 		sessions:   make(map[string]*session),
 		byCustomer: make(map[string]*session),
 		closing:    make(chan struct{}),
@@ -83,6 +88,10 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	}
 	h.wg.Add(1)
 	go h.disp.run()
+	if cfg.AbandonAfter > 0 {
+		h.wg.Add(1)
+		go h.abandonLoop()
+	}
 	return h, nil
 }
 
