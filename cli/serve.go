@@ -34,6 +34,13 @@ type serveOptions struct {
 	firstAgent     string
 	shutdownWait   time.Duration
 	debugListen    string
+
+	customerSecretFile string
+	maxTokenTTL        time.Duration
+	trustedProxies     []string
+	abandonAfter       time.Duration
+	anonymousPerMinute int
+	metricsListen      string
 }
 
 func newCmdServe(g *globalOptions) *cobra.Command {
@@ -61,6 +68,12 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.firstAgent, "first-agent", "admin@localhost", "email of the agent created in a new data directory")
 	f.DurationVar(&o.shutdownWait, "shutdown-timeout", 10*time.Second, "how long a graceful stop waits for clients")
 	f.StringVar(&o.debugListen, "debug-listen", "", "address to serve Go profiles (/debug/pprof/) on; off when empty, keep it on loopback")
+	f.StringVar(&o.customerSecretFile, "customer-secret-file", "", "file holding the HS256 secret of customer tokens (keeps it off the command line)")
+	f.Var(newDurationValue(httpapi.DefaultMaxTokenTTL, &o.maxTokenTTL), "max-token-ttl", "refuse customer tokens whose exp lies further ahead (0: no maximum)")
+	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "proxies (CIDRs or addresses) whose X-Forwarded-For names the client")
+	f.Var(newDurationValue(2*time.Minute, &o.abandonAfter), "abandon-after", "end a queued session whose customer has been disconnected this long (0: never)")
+	f.IntVar(&o.anonymousPerMinute, "anonymous-per-minute", 5, "new anonymous visitors allowed per client address per minute (0: no limit)")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on; off when empty")
 	return cmd
 }
 
@@ -94,11 +107,13 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	}
 	defer db.Close()
 
-	secret := []byte(o.customerSecret)
-	if o.customerSecret == "" {
-		if secret, err = auth.LoadOrCreateSecret(g.secretPath()); err != nil {
-			return fmt.Errorf("customer secret: %w", err)
-		}
+	secret, err := customerSecret(g, o, log)
+	if err != nil {
+		return err
+	}
+	trusted, err := httpapi.ParseTrustedProxies(o.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	// Listen before anything else can print a one-time password: a start
 	// that fails on a busy port must not have shown one.
@@ -117,7 +132,15 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		log.Info("serving profiles", "addr", dln.Addr().String())
 	}
 
-	hub, err := chat.Open(db, chat.Config{Logger: log, CustomerWindow: o.customerWindow})
+	var mln net.Listener
+	if o.metricsListen != "" {
+		if mln, err = net.Listen("tcp", o.metricsListen); err != nil {
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		defer mln.Close()
+	}
+
+	hub, err := chat.Open(db, chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter})
 	if err != nil {
 		return err
 	}
@@ -130,7 +153,15 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		AllowedOrigins: o.allowedOrigins,
 		Accounts:       adm,
 		Logger:         log,
+		MaxTokenTTL:    offIfZero(o.maxTokenTTL),
+		TrustedProxies: trusted,
+
+		AnonymousPerMinute: int(offIfZero(time.Duration(o.anonymousPerMinute))),
 	})
+	if mln != nil {
+		go func() { _ = http.Serve(mln, api.MetricsHandler()) }()
+		log.Info("serving metrics", "addr", mln.Addr().String())
+	}
 	adminSrv, err := httpapi.ServeAdmin(g.socketPath(), adm, log)
 	if err != nil {
 		return err
@@ -156,6 +187,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	warnIfShared(log, g.data, "data directory", "chmod 700")
 	log.Info("parley listening", "addr", ln.Addr().String(), "data", g.data, "admin_socket", g.socketPath())
 	fmt.Fprintf(g.streams.Out, "Parley listening on http://%s (data in %s)\n", ln.Addr(), g.data)
 
@@ -205,4 +237,13 @@ func debugMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// offIfZero maps a flag's 0 ("off") to httpapi's negative "off", since a
+// zero there takes the default.
+func offIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
