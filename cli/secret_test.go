@@ -76,3 +76,31 @@ func TestServeMetricsListen(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, string(body), "parley_open_sessions")
 }
+
+// TestAgentLogoutCommand: parley agent logout closes the agent's sockets
+// with 4401 and its token stops working; it signs in again with its
+// password, online and offline alike.
+func TestAgentLogoutCommand(t *testing.T) {
+	data := t.TempDir()
+	runOK(t, env{}, "pw-dana-secret\n", "agent", "add", "--name", "Dana", "--email", "dana@example.com", "--password-stdin", "--data", data)
+	s := startServe(t, env{}, "--data", data)
+	status, token := login(t, s.addr, "dana@example.com", "pw-dana-secret")
+	require.Equal(t, http.StatusOK, status)
+	ag, _ := agentWS(t, s.addr, token)
+	runOK(t, env{}, "", "agent", "logout", "dana@example.com", "--data", data)
+	code, text, err := ag.wc.WaitClose(waitTime)
+	require.NoError(t, err)
+	assert.Equal(t, 4401, code)
+	assert.Equal(t, "signed out; sign in again", text)
+
+	status, token = login(t, s.addr, "dana@example.com", "pw-dana-secret")
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 0, s.stop(t))
+	// Offline: the token from before is refused after the next start.
+	runOK(t, env{}, "", "agent", "logout", "dana@example.com", "--data", data)
+	s = startServe(t, env{}, "--data", data)
+	c := dialWS(t, s.addr, "/v1/agent/ws")
+	c.mustSend(frame{"type": "hello", "token": token, "req": "h"})
+	assert.Equal(t, "unauthorized", c.expectRe("h").str("code"))
+	runFail(t, env{}, "", "No agent with email nobody@example.com", "agent", "logout", "nobody@example.com", "--data", data)
+}
