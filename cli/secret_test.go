@@ -35,7 +35,7 @@ func TestServeCustomerSecretFile(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	require.NoError(t, os.MkdirAll(data, 0o700))
 
-	s := startServe(t, env{}, "--data", data, "--customer-secret-file", file)
+	s := startServe(t, env{}, "--data", data, "--listen", "127.0.0.1:0", "--customer-secret-file", file)
 	tok, err := auth.SignCustomer([]byte(secret), parley.Customer{ID: "u-file"}, time.Hour, time.Now())
 	require.NoError(t, err)
 	_, w := customerWS(t, s.addr, tok)
@@ -46,7 +46,7 @@ func TestServeCustomerSecretFile(t *testing.T) {
 
 	require.NoError(t, os.Chmod(file, 0o644))
 	require.NoError(t, os.Chmod(data, 0o755))
-	s = startServe(t, env{}, "--data", data, "--customer-secret-file", file)
+	s = startServe(t, env{}, "--data", data, "--listen", "127.0.0.1:0", "--customer-secret-file", file)
 	s.errOut.waitMatch(t, regexp.MustCompile(`customer secret file is accessible to other users.*`+regexp.QuoteMeta(file)), s.done)
 	s.errOut.waitMatch(t, regexp.MustCompile(`data directory is accessible to other users`), s.done)
 	require.Equal(t, 0, s.stop(t))
@@ -63,7 +63,7 @@ func TestServeMetricsListen(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	s := startServe(t, env{}, "--data", t.TempDir(), "--metrics-listen", addr)
+	s := startServe(t, env{}, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--metrics-listen", addr)
 	client := &http.Client{Timeout: waitTime}
 	resp, err := client.Get(s.url("/metrics"))
 	require.NoError(t, err)
@@ -83,7 +83,7 @@ func TestServeMetricsListen(t *testing.T) {
 func TestAgentLogoutCommand(t *testing.T) {
 	data := t.TempDir()
 	runOK(t, env{}, "pw-dana-secret\n", "agent", "add", "--name", "Dana", "--email", "dana@example.com", "--password-stdin", "--data", data)
-	s := startServe(t, env{}, "--data", data)
+	s := startServe(t, env{}, "--data", data, "--listen", "127.0.0.1:0")
 	status, token := login(t, s.addr, "dana@example.com", "pw-dana-secret")
 	require.Equal(t, http.StatusOK, status)
 	ag, _ := agentWS(t, s.addr, token)
@@ -98,7 +98,8 @@ func TestAgentLogoutCommand(t *testing.T) {
 	require.Equal(t, 0, s.stop(t))
 	// Offline: the token from before is refused after the next start.
 	runOK(t, env{}, "", "agent", "logout", "dana@example.com", "--data", data)
-	s = startServe(t, env{}, "--data", data)
+	s = startServe(t, env{}, "--data", data, "--listen", "127.0.0.1:0")
+
 	c := dialWS(t, s.addr, "/v1/agent/ws")
 	c.mustSend(frame{"type": "hello", "token": token, "req": "h"})
 	assert.Equal(t, "unauthorized", c.expectRe("h").str("code"))
