@@ -159,7 +159,9 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		AnonymousPerMinute: int(offIfZero(time.Duration(o.anonymousPerMinute))),
 	})
 	if mln != nil {
-		go func() { _ = http.Serve(mln, api.MetricsHandler()) }()
+		msrv := &http.Server{Handler: api.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
 		log.Info("serving metrics", "addr", mln.Addr().String())
 	}
 	adminSrv, err := httpapi.ServeAdmin(g.socketPath(), adm, log)
