@@ -57,6 +57,7 @@ func (a *Admin) Login(ctx context.Context, email, password, newPassword string) 
 			return parley.Errorf(parley.EConflict, "The password was changed meanwhile; sign in again.")
 		}
 		cur.PasswordHash, cur.MustChangePassword = hash, false
+		cur.TokenGen++ // tokens issued for the old password stop working
 		return nil
 	})
 }

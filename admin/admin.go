@@ -45,6 +45,7 @@ var adminCommands = map[string]Command{
 	"agent.ls":      adminNoArgs((*Admin).ListAgents),
 	"agent.set":     adminArgs((*Admin).SetAgent),
 	"agent.disable": adminArgs((*Admin).DisableAgent),
+	"agent.logout":  adminArgs((*Admin).LogoutAgent),
 }
 
 func adminArgs[A any, R any](f func(*Admin, context.Context, A) (R, error)) Command {
@@ -199,7 +200,9 @@ func (a *Admin) SetAgent(ctx context.Context, args AgentSetArgs) (AgentRow, erro
 		}
 		if hash != nil {
 			// The operator chose this password; it is not a one-time one.
+			// Tokens issued for the old one stop working.
 			ag.PasswordHash, ag.MustChangePassword = hash, false
+			ag.TokenGen++
 		}
 		if args.Enable {
 			ag.Disabled = false
@@ -218,6 +221,20 @@ func (a *Admin) SetAgent(ctx context.Context, args AgentSetArgs) (AgentRow, erro
 func (a *Admin) DisableAgent(ctx context.Context, args AgentDisableArgs) (AgentRow, error) {
 	ag, err := a.editAgent(ctx, args.Email, func(ag *parley.Agent) error {
 		ag.Disabled = true
+		ag.TokenGen++
+		return nil
+	})
+	if err != nil {
+		return AgentRow{}, err
+	}
+	return a.row(ag, nil), nil
+}
+
+// LogoutAgent revokes every token an agent holds and closes its open
+// connections; it must sign in again. Its open chats stay open.
+func (a *Admin) LogoutAgent(ctx context.Context, args AgentDisableArgs) (AgentRow, error) {
+	ag, err := a.editAgent(ctx, args.Email, func(ag *parley.Agent) error {
+		ag.TokenGen++
 		return nil
 	})
 	if err != nil {

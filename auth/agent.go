@@ -16,8 +16,23 @@ const AgentAudience = "parley-agent"
 
 // SignAgent mints an agent token for agentID, signed with HS256 and the
 // server's agent secret, valid from now for ttl. It returns the token and
-// its expiry as encoded in the token (whole seconds).
+// its expiry as encoded in the token (whole seconds). The token carries
+// token generation 0; see SignAgentGen.
 func SignAgent(secret []byte, agentID string, ttl time.Duration, now time.Time) (token string, expires time.Time, err error) {
+	return SignAgentGen(secret, agentID, 0, ttl, now)
+}
+
+// agentTokenClaims are the claims of an agent token. Gen is the agent's token
+// generation when the token was issued: raising the generation stored
+// with the agent revokes every token issued before.
+type agentTokenClaims struct {
+	jwt.RegisteredClaims
+	Gen uint64 `json:"gen,omitempty"`
+}
+
+// SignAgentGen is SignAgent for an agent whose token generation is gen
+// (parley.Agent.TokenGen).
+func SignAgentGen(secret []byte, agentID string, gen uint64, ttl time.Duration, now time.Time) (token string, expires time.Time, err error) {
 	if !validID(agentID) {
 		return "", time.Time{}, parley.Errorf(parley.EBadRequest, "agent id must be 1 to 256 bytes of UTF-8 without control characters")
 	}
@@ -25,11 +40,14 @@ func SignAgent(secret []byte, agentID string, ttl time.Duration, now time.Time) 
 		return "", time.Time{}, parley.Errorf(parley.EBadRequest, "token lifetime must be positive")
 	}
 	exp := jwt.NewNumericDate(now.Add(ttl))
-	claims := jwt.RegisteredClaims{
-		Subject:   agentID,
-		Audience:  jwt.ClaimStrings{AgentAudience},
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: exp,
+	claims := agentTokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   agentID,
+			Audience:  jwt.ClaimStrings{AgentAudience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: exp,
+		},
+		Gen: gen,
 	}
 	token, err = sign(secret, claims)
 	if err != nil {
@@ -50,23 +68,40 @@ const (
 // AgentAudience and an exp claim after now. Every failure is an
 // EUnauthorized *parley.Error; a customer token is named as such.
 func VerifyAgent(secret []byte, token string, now time.Time) (agentID string, err error) {
-	var claims jwt.RegisteredClaims
+	t, err := VerifyAgentToken(secret, token, now)
+	return t.ID, err
+}
+
+// AgentToken is what a verified agent token says.
+type AgentToken struct {
+	// ID is the agent's id.
+	ID string
+	// Gen is the token generation it was issued for; the token is revoked
+	// once the agent's stored generation differs.
+	Gen uint64
+	// Expires is its exp claim.
+	Expires time.Time
+}
+
+// VerifyAgentToken is VerifyAgent returning the whole AgentToken.
+func VerifyAgentToken(secret []byte, token string, now time.Time) (AgentToken, error) {
+	var claims agentTokenClaims
 	if err := parseToken(secret, token, now, &claims); err != nil {
 		if isAgent, ok := peekAgentAudience(token); ok && !isAgent {
-			return "", unauthorized(msgCustomerTokenForAgent)
+			return AgentToken{}, unauthorized(msgCustomerTokenForAgent)
 		}
-		return "", err
+		return AgentToken{}, err
 	}
 	if !hasAudience(claims.Audience, AgentAudience) {
-		return "", unauthorized(msgCustomerTokenForAgent)
+		return AgentToken{}, unauthorized(msgCustomerTokenForAgent)
 	}
 	if claims.Subject == "" {
-		return "", unauthorized("token has no sub claim")
+		return AgentToken{}, unauthorized("token has no sub claim")
 	}
 	if !validID(claims.Subject) {
-		return "", unauthorized("token sub is not a valid agent id")
+		return AgentToken{}, unauthorized("token sub is not a valid agent id")
 	}
-	return claims.Subject, nil
+	return AgentToken{ID: claims.Subject, Gen: claims.Gen, Expires: expiry(&claims)}, nil
 }
 
 // peekAgentAudience reports, without verifying anything, whether token

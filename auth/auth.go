@@ -9,8 +9,11 @@
 package auth
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -70,10 +73,44 @@ func parseToken(secret []byte, token string, now time.Time, claims jwt.Claims) e
 		}
 		return secret, nil
 	})
-	if err == nil {
-		return nil
+	if err != nil {
+		return tokenError(t, err)
 	}
-	return tokenError(t, err)
+	if !expIsNumber(token) {
+		return unauthorized("token exp must be a number (seconds since the epoch)")
+	}
+	return nil
+}
+
+// expIsNumber reports whether the exp claim of a token that parsed is a
+// JSON number. The jwt library also takes a string holding digits, which
+// no issuer following RFC 7519 produces.
+func expIsNumber(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var raw struct {
+		Exp json.RawMessage `json:"exp"`
+	}
+	if err := json.Unmarshal(payload, &raw); err != nil || len(raw.Exp) == 0 {
+		return false
+	}
+	c := raw.Exp[0]
+	return c == '-' || (c >= '0' && c <= '9')
+}
+
+// expiry returns the exp claim of verified claims.
+func expiry(c jwt.Claims) time.Time {
+	exp, err := c.GetExpirationTime()
+	if err != nil || exp == nil {
+		return time.Time{}
+	}
+	return exp.Time
 }
 
 // tokenError translates an error of the jwt parser into an EUnauthorized

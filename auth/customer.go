@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -28,8 +29,38 @@ type customerClaims struct {
 // the agent audience are rejected, and named as agent tokens. Every
 // failure is an EUnauthorized *parley.Error.
 func VerifyCustomer(secret []byte, token string, now time.Time) (parley.Customer, error) {
+	c, _, err := VerifyCustomerToken(secret, token, now, 0)
+	return c, err
+}
+
+// VerifyCustomerToken is VerifyCustomer that also returns the token's
+// expiry and, when maxTTL is positive, refuses a token whose exp lies more
+// than maxTTL after now: a long-lived token that leaks stays useful for
+// long, so the server bounds what host applications may mint.
+func VerifyCustomerToken(secret []byte, token string, now time.Time, maxTTL time.Duration) (parley.Customer, time.Time, error) {
+	c, claims, err := verifyCustomer(secret, token, now)
+	if err != nil {
+		return c, time.Time{}, err
+	}
+	exp := expiry(&claims)
+	// A minute of leeway for a host whose clock runs ahead of ours.
+	if maxTTL > 0 && exp.Sub(now) > maxTTL+time.Minute {
+		return parley.Customer{}, time.Time{}, unauthorized(fmt.Sprintf(
+			"token expires too far ahead: this server accepts customer tokens valid for at most %s", parley.FormatDuration(maxTTL)))
+	}
+	return c, exp, nil
+}
+
+// verifyCustomer verifies a customer token and returns the customer and
+// the token's claims.
+func verifyCustomer(secret []byte, token string, now time.Time) (parley.Customer, customerClaims, error) {
 	var claims customerClaims
-	if err := parseToken(secret, token, now, &claims); err != nil {
+	c, err := claims.check(secret, token, now)
+	return c, claims, err
+}
+
+func (claims *customerClaims) check(secret []byte, token string, now time.Time) (parley.Customer, error) {
+	if err := parseToken(secret, token, now, claims); err != nil {
 		if isAgent, ok := peekAgentAudience(token); ok && isAgent {
 			return parley.Customer{}, unauthorized(msgAgentTokenForCustomer)
 		}

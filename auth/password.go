@@ -2,7 +2,10 @@ package auth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"math/big"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/parley-chat/parley/parley"
@@ -39,13 +42,33 @@ func HashPassword(password string) ([]byte, error) {
 	return bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
 }
 
-// CheckPassword reports whether password matches the bcrypt hash.
+// compareHash is bcrypt.CompareHashAndPassword; tests count its calls.
+var compareHash = bcrypt.CompareHashAndPassword
+
+// CheckPassword reports whether password matches the bcrypt hash. It
+// always pays a bcrypt comparison, so the time it takes does not tell an
+// empty, overlong (more than 72 bytes, which no stored password can be) or
+// otherwise impossible password from a wrong one.
 func CheckPassword(hash []byte, password string) bool {
 	if len(hash) == 0 || password == "" || len(password) > maxPasswordLen {
+		dummyOnce.Do(func() { dummyHash, _ = bcrypt.GenerateFromPassword([]byte("parley-dummy-password"), bcryptCost) })
+		h := hash
+		if len(h) == 0 {
+			h = dummyHash
+		}
+		// A digest of the password stands in for it: at most 72 bytes, and
+		// its result is ignored.
+		sum := sha256.Sum256([]byte(password))
+		_ = compareHash(h, []byte(hex.EncodeToString(sum[:])))
 		return false
 	}
-	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	return compareHash(hash, []byte(password)) == nil
 }
+
+var (
+	dummyOnce sync.Once
+	dummyHash []byte
+)
 
 // GeneratePassword returns a random 20-character password drawn uniformly
 // from an alphabet without easily confused characters. It is used for the

@@ -72,3 +72,26 @@ func TestGeneratePassword(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, CheckPassword(hash, pw))
 }
+
+// TestCheckPasswordAlwaysPaysBcrypt: a password bcrypt cannot take (over
+// 72 bytes) or an empty one is refused after a bcrypt comparison all the
+// same, so its answer comes no faster than a wrong password's.
+func TestCheckPasswordAlwaysPaysBcrypt(t *testing.T) {
+	hash, err := HashPassword("correct horse battery")
+	require.NoError(t, err)
+	calls := 0
+	orig := compareHash
+	compareHash = func(h, p []byte) error { calls++; return orig(h, p) }
+	t.Cleanup(func() { compareHash = orig })
+
+	long := "correct horse battery" + strings.Repeat("x", 80)
+	for _, pw := range []string{long, "", "wrong password!"} {
+		calls = 0
+		assert.False(t, CheckPassword(hash, pw), "%q", pw)
+		assert.Equal(t, 1, calls, "bcrypt comparisons for a %d-byte password", len(pw))
+	}
+	calls = 0
+	assert.False(t, CheckPassword(nil, "no hash at all"))
+	assert.Equal(t, 1, calls)
+	assert.True(t, CheckPassword(hash, "correct horse battery"))
+}

@@ -105,3 +105,7 @@ func writeAndClose(f *os.File, content []byte) error {
 	}
 	return err
 }
+
+// ReadSecret returns the secret stored in the file at path: its content
+// with surrounding white space trimmed, at least MinSecretLen bytes.
+func ReadSecret(path string) ([]byte, error) { return readSecret(path) }

@@ -22,19 +22,21 @@ func (h *Hub) Agent(id string) (*parley.Agent, error) {
 }
 
 // AttachAgent registers c for the agent's pushes, counts the agent as
-// connected and sends its welcome on c. req is the hello's request id.
+// connected and sends its welcome on c. gen is the token generation of the
+// token the agent signed in with (auth.AgentToken.Gen); a revoked one is
+// unauthorized. req is the hello's request id.
 //
 // The connection is registered in the same dispatcher step that takes the
 // snapshot the welcome shows, so a chat routed to the agent meanwhile is in
 // the welcome or reaches c as an assigned push; pushes are held back until
 // the welcome has been sent, so the welcome comes first.
-func (h *Hub) AttachAgent(c Conn, agentID, req string) (*Client, error) {
+func (h *Hub) AttachAgent(c Conn, agentID string, gen uint64, req string) (*Client, error) {
 	a, err := h.Agent(agentID)
 	if err != nil {
 		return nil, err
 	}
 	g := newGate(c)
-	snap, err := h.disp.attach(a, g)
+	snap, err := h.disp.attach(a, gen, g)
 	if err != nil {
 		h.reg.removeAgent(a.ID, g)
 		return nil, err

@@ -49,6 +49,7 @@ func (cl *Client) Detach() {
 		return
 	}
 	cl.hub.reg.removeCustomer(cl.customer.ID, cl.conn)
+	cl.hub.customerGone(cl.customer.ID)
 }
 
 func unknownType(t string) error {

@@ -19,6 +19,7 @@ const cmdStart = 100
 func (h *Hub) AttachCustomer(c Conn, cust parley.Customer, req, token string) (*Client, error) {
 	g := newGate(c)
 	h.reg.addCustomer(cust.ID, g)
+	h.customerBack(cust.ID)
 	var open *parley.Session
 	var rec *parley.SessionRecord
 	var last uint64

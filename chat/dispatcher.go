@@ -331,8 +331,17 @@ type agentSnapshot struct {
 // describes the agent for its welcome, in one step: whatever is routed to
 // the agent afterwards reaches conn as a push. The caller holds conn's
 // pushes back until the welcome is sent.
-func (d *dispatcher) attach(a *parley.Agent, conn Conn) (snap agentSnapshot, err error) {
+//
+// gen is the token generation the connection signed in with: a token of an
+// older generation than the agent's (revoked meanwhile) is refused.
+func (d *dispatcher) attach(a *parley.Agent, gen uint64, conn Conn) (snap agentSnapshot, err error) {
+	var revoked bool
 	err = d.call(func() {
+		cur := d.accounts[a.ID]
+		if a.TokenGen != gen || (cur != nil && cur.TokenGen > gen) {
+			revoked = true
+			return
+		}
 		d.exec(d.addAgent(a))
 		d.hub.reg.addAgent(a.ID, conn)
 		v, _ := d.m.Agent(a.ID)
@@ -343,8 +352,14 @@ func (d *dispatcher) attach(a *parley.Agent, conn Conn) (snap agentSnapshot, err
 		snap.queue = d.m.QueueInfo(d.hub.now())
 		d.exec(d.m.Connected(a.ID))
 	})
+	if err == nil && revoked {
+		err = errSignedOut
+	}
 	return snap, err
 }
+
+// errSignedOut refuses a token whose generation was revoked.
+var errSignedOut = parley.Errorf(parley.EUnauthorized, "This token was revoked (password change or sign-out); sign in again.")
 
 // disconnected uncounts an agent connection.
 func (d *dispatcher) disconnected(agentID string) {
@@ -366,10 +381,25 @@ func (d *dispatcher) accept(agentID, sessionID string, conn Conn, req string) {
 }
 
 // agentChanged applies an edited agent account (capacity, name, disabled).
+//
+// Connections are closed here, in the dispatcher goroutine, where attach
+// registers them: a connection attached with a token of the old generation
+// either is registered before and closed now, or attaches after and is
+// refused.
 func (d *dispatcher) agentChanged(a *parley.Agent) {
 	d.post(func() {
+		if cur := d.accounts[a.ID]; cur != nil && cur.TokenGen > a.TokenGen {
+			return // stale: a later change was applied already
+		}
+		prev := d.accounts[a.ID]
 		d.exec(d.addAgent(a))
 		d.exec(d.m.StatusPush(a.ID))
+		switch {
+		case a.Disabled:
+			d.hub.reg.disconnectAgent(a.ID, parley.ReasonDisabled)
+		case prev != nil && prev.TokenGen != a.TokenGen:
+			d.hub.reg.disconnectAgent(a.ID, parley.ReasonSignedOut)
+		}
 	})
 }
 

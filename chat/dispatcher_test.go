@@ -133,7 +133,7 @@ func putTestAgent(t *testing.T, h *Hub, name string, capacity int) *parley.Agent
 func attachAgent(t *testing.T, h *Hub, a *parley.Agent) (*Client, *fakeConn, map[string]any) {
 	t.Helper()
 	c := newFakeConn()
-	cl, err := h.AttachAgent(c, a.ID, "hello")
+	cl, err := h.AttachAgent(c, a.ID, a.TokenGen, "hello")
 	require.NoError(t, err)
 	w := c.next(t)
 	require.Equal(t, "welcome", str(w, "type"), "first frame %v", w)
@@ -212,7 +212,7 @@ func TestAttachAgentSeesChatRoutedWhileAttaching(t *testing.T) {
 		require.Equal(t, sid, str(assignedSession(t, c1), "id"), "the first connection gets it")
 	}
 	c2 := newFakeConn()
-	_, err := h.AttachAgent(c2, a.ID, "hello-2")
+	_, err := h.AttachAgent(c2, a.ID, a.TokenGen, "hello-2")
 	require.NoError(t, err)
 	h.disp.hooks.attached = nil
 	require.NotEmpty(t, sid, "the hook ran")

@@ -147,7 +147,7 @@ func addAgent(t *testing.T, h *Hub, db *storage.DB, id string) (*Client, *record
 	a := &parley.Agent{ID: id, Name: "Agent " + id, Email: id + "@example.com", Capacity: 2}
 	require.NoError(t, db.Update(t.Context(), func(tx *storage.Tx) error { return tx.PutAgent(a) }))
 	rec := newRecorder()
-	cl, err := h.AttachAgent(rec, id, "")
+	cl, err := h.AttachAgent(rec, id, 0, "")
 	require.NoError(t, err)
 	return cl, rec
 }

@@ -28,6 +28,9 @@ type Config struct {
 	// QueueInterval is how often queue positions and queue summaries are
 	// pushed when the queue changed; default 250ms.
 	QueueInterval time.Duration
+	// AbandonAfter ends a queued session whose customer has had no
+	// connection for this long (reason abandoned). Zero turns it off.
+	AbandonAfter time.Duration
 }
 
 // Hub is the running chat service over one database.
@@ -37,6 +40,7 @@ type Hub struct {
 	log   *slog.Logger
 	cfg   Config
 	reg   *registry
+	gone  *goneTracker
 	disp  *dispatcher
 	count counters
 
@@ -76,6 +80,7 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 		log:        cfg.Logger,
 		cfg:        cfg,
 		reg:        newRegistry(),
+		gone:       newGoneTracker(),
 		sessions:   make(map[string]*session),
 		byCustomer: make(map[string]*session),
 		closing:    make(chan struct{}),
@@ -88,6 +93,10 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	}
 	h.wg.Add(1)
 	go h.disp.run()
+	if cfg.AbandonAfter > 0 {
+		h.wg.Add(1)
+		go h.abandonLoop()
+	}
 	return h, nil
 }
 

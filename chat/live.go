@@ -27,14 +27,11 @@ func (h *Hub) QueueOrder() ([]string, error) {
 	return order, err
 }
 
-// AgentChanged applies an edited agent account (name, capacity, disabled)
-// to routing and tells the agent its new status; a disabled agent's open
-// connections are closed.
+// AgentChanged applies an edited agent account (name, capacity, disabled,
+// token generation) to routing and tells the agent its new status; the
+// open connections of an agent disabled or signed out are closed.
 func (h *Hub) AgentChanged(a *parley.Agent) {
 	h.disp.agentChanged(a)
-	if a.Disabled {
-		h.reg.disconnectAgent(a.ID, parley.ReasonDisabled)
-	}
 }
 
 // adminParticipant is the author of events caused by operators.

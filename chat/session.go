@@ -45,10 +45,13 @@ type command struct {
 	cmid    string
 	whisper bool
 	active  bool
-	seq     uint64       // cmdRead: read up to; cmdResume: after
-	limit   int          // cmdResume: page size (0 = the default)
-	reason  string       // cmdEnd
-	event   parley.Event // cmdStart: the queued event
+	seq     uint64 // cmdRead: read up to; cmdResume: after
+	limit   int    // cmdResume: page size (0 = the default)
+	reason  string // cmdEnd
+	// ifQueued makes cmdEnd end the session only while it is queued
+	// (abandoned sessions), answering errNotQueued otherwise.
+	ifQueued bool
+	event    parley.Event // cmdStart: the queued event
 	// done, if set, gets the command's outcome exactly once (it must have
 	// room for one value): nil or the error, or unavailable after
 	// answerTimeout.
@@ -404,6 +407,10 @@ func (s *session) end(c command) {
 		return
 	}
 	wasQueued := s.rec.State == parley.StateQueued
+	if c.ifQueued && (!wasQueued || s.hub.reg.customerConns(s.customerID) > 0) {
+		s.fail(c, errNotQueued)
+		return
+	}
 	next, ev := endRecord(s.rec, c.from, c.reason)
 	if err := s.commit(next, &ev); err != nil {
 		s.fail(c, err)

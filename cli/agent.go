@@ -18,7 +18,7 @@ func newCmdAgent(g *globalOptions) *cobra.Command {
 		Use:   "agent",
 		Short: "Manage agent accounts (works with the server running or stopped)",
 	}
-	cmd.AddCommand(newCmdAgentAdd(g), newCmdAgentLs(g), newCmdAgentSet(g), newCmdAgentDisable(g))
+	cmd.AddCommand(newCmdAgentAdd(g), newCmdAgentLs(g), newCmdAgentSet(g), newCmdAgentDisable(g), newCmdAgentLogout(g))
 	return cmd
 }
 
@@ -131,6 +131,21 @@ func newCmdAgentDisable(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var row admin.AgentRow
 			if err := g.admin(cmd.Context(), "agent.disable", admin.AgentDisableArgs{Email: args[0]}, &row); err != nil {
+				return err
+			}
+			return g.printAgents([]admin.AgentRow{row})
+		},
+	}
+}
+
+func newCmdAgentLogout(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout EMAIL",
+		Short: "Revoke an agent's tokens and close its connections; it must sign in again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var row admin.AgentRow
+			if err := g.admin(cmd.Context(), "agent.logout", admin.AgentDisableArgs{Email: args[0]}, &row); err != nil {
 				return err
 			}
 			return g.printAgents([]admin.AgentRow{row})

@@ -36,6 +36,13 @@ type serveOptions struct {
 	debugListen    string
 	demo           bool
 	publicURL      string
+
+	customerSecretFile string
+	maxTokenTTL        time.Duration
+	trustedProxies     []string
+	abandonAfter       time.Duration
+	anonymousPerMinute int
+	metricsListen      string
 }
 
 func newCmdServe(g *globalOptions) *cobra.Command {
@@ -65,6 +72,12 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.debugListen, "debug-listen", "", "address to serve Go profiles (/debug/pprof/) on; off when empty, keep it on loopback")
 	f.BoolVar(&o.demo, "demo", false, "serve the demo page /demo, which signs customer tokens for any name (always on while listening on loopback)")
 	f.StringVar(&o.publicURL, "public-url", "", "scheme://host[:port] browsers reach this server at, shown in the widget snippet (default: the request's host)")
+	f.StringVar(&o.customerSecretFile, "customer-secret-file", "", "file holding the HS256 secret of customer tokens (keeps it off the command line)")
+	f.Var(newDurationValue(httpapi.DefaultMaxTokenTTL, &o.maxTokenTTL), "max-token-ttl", "refuse customer tokens whose exp lies further ahead (0: no maximum)")
+	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "proxies (CIDRs or addresses) whose X-Forwarded-For names the client")
+	f.Var(newDurationValue(2*time.Minute, &o.abandonAfter), "abandon-after", "end a queued session whose customer has been disconnected this long (0: never)")
+	f.IntVar(&o.anonymousPerMinute, "anonymous-per-minute", 5, "new anonymous visitors allowed per client address per minute (0: no limit)")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on; off when empty")
 	return cmd
 }
 
@@ -104,11 +117,13 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	}
 	defer db.Close()
 
-	secret := []byte(o.customerSecret)
-	if o.customerSecret == "" {
-		if secret, err = auth.LoadOrCreateSecret(g.secretPath()); err != nil {
-			return fmt.Errorf("customer secret: %w", err)
-		}
+	secret, err := customerSecret(g, o, log)
+	if err != nil {
+		return err
+	}
+	trusted, err := httpapi.ParseTrustedProxies(o.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	// Listen before anything else can print a one-time password: a start
 	// that fails on a busy port must not have shown one.
@@ -127,7 +142,15 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		log.Info("serving profiles", "addr", dln.Addr().String())
 	}
 
-	hub, err := chat.Open(db, chat.Config{Logger: log, CustomerWindow: o.customerWindow})
+	var mln net.Listener
+	if o.metricsListen != "" {
+		if mln, err = net.Listen("tcp", o.metricsListen); err != nil {
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		defer mln.Close()
+	}
+
+	hub, err := chat.Open(db, chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter})
 	if err != nil {
 		return err
 	}
@@ -144,7 +167,17 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		DemoPublic:     o.demo,
 		PublicURL:      o.publicURL,
 		Logger:         log,
+		MaxTokenTTL:    offIfZero(o.maxTokenTTL),
+		TrustedProxies: trusted,
+
+		AnonymousPerMinute: int(offIfZero(time.Duration(o.anonymousPerMinute))),
 	})
+	if mln != nil {
+		msrv := &http.Server{Handler: api.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("serving metrics", "addr", mln.Addr().String())
+	}
 	adminSrv, err := httpapi.ServeAdmin(g.socketPath(), adm, log)
 	if err != nil {
 		return err
@@ -170,6 +203,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	warnIfShared(log, g.data, "data directory", "chmod 700")
 	log.Info("parley listening", "addr", ln.Addr().String(), "data", g.data, "admin_socket", g.socketPath())
 	fmt.Fprintf(g.streams.Out, "Parley listening on http://%s (data in %s)\n", ln.Addr(), g.data)
 	if demo {
@@ -227,4 +261,13 @@ func debugMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// offIfZero maps a flag's 0 ("off") to httpapi's negative "off", since a
+// zero there takes the default.
+func offIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -23,6 +23,7 @@ type wsConn struct {
 	ws   *websocket.Conn
 	bc   *batchConn
 	role string // "customer" or "agent"
+	tok  tokenState
 
 	mu      sync.Mutex
 	pending [][]byte   // frames waiting for the writer
@@ -213,6 +214,7 @@ func (s *Server) serveWS(role string) http.HandlerFunc {
 			ws:     ws,
 			bc:     hw.conn,
 			role:   role,
+			tok:    tokenState{ip: clientIP(r)},
 			closed: make(chan struct{}),
 			done:   make(chan struct{}),
 		}

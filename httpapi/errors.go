@@ -70,6 +70,7 @@ const (
 	reasonHelloTimeout parley.DisconnectReason = "hello_timeout"
 	reasonTooLarge     parley.DisconnectReason = "too_large"
 	reasonInternal     parley.DisconnectReason = "internal"
+	reasonTokenExpired parley.DisconnectReason = "token_expired"
 )
 
 // disconnectFor returns the close frame for a reason. Texts that name a
@@ -88,6 +89,10 @@ func (s *Server) disconnectFor(r parley.DisconnectReason) disconnect {
 		return disconnect{CloseMessageTooBig, "frame exceeds " + byteSize(parley.MaxFrameBytes)}
 	case parley.ReasonDisabled:
 		return disconnect{CloseUnauthorized, "agent account disabled"}
+	case parley.ReasonSignedOut:
+		return disconnect{CloseUnauthorized, "signed out; sign in again"}
+	case reasonTokenExpired:
+		return disconnect{CloseUnauthorized, "token expired; sign in again"}
 	}
 	return disconnect{CloseInternalError, "internal error; reconnect and resume"}
 }

@@ -1,17 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/auth"
 	"github.com/parley-chat/parley/chat"
@@ -20,10 +16,6 @@ import (
 
 // handleLogin exchanges an agent's email and password for an agent token.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if !s.logins.allow(clientIP(r)) {
-		writeError(w, parley.Errorf(parley.ERateLimited, "Too many login attempts; wait a minute."))
-		return
-	}
 	var body struct {
 		Email       string `json:"email"`
 		Password    string `json:"password"`
@@ -41,7 +33,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, parley.Errorf(parley.EUnavailable, "Agent sign-in is not configured."))
 		return
 	}
+	attempt, err := s.logins.begin(clientIP(r), body.Email, s.cfg.Now())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	a, err := s.cfg.Accounts.Login(r.Context(), body.Email, body.Password, body.NewPassword)
+	// A one-time password that must be replaced was still the right one.
+	attempt.finish(err == nil || parley.ErrorCode(err) == parley.EForbidden)
 	if parley.ErrorCode(err) == parley.EForbidden {
 		// A one-time password: say so in a field clients can test.
 		writeJSON(w, http.StatusForbidden, passwordChangeFrame{
@@ -52,7 +51,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	token, exp, err := auth.SignAgent(s.cfg.AgentSecret, a.ID, auth.AgentTokenTTL, s.cfg.Now())
+	token, exp, err := auth.SignAgentGen(s.cfg.AgentSecret, a.ID, a.TokenGen, auth.AgentTokenTTL, s.cfg.Now())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -177,20 +176,7 @@ func (s *Server) viewer(r *http.Request, agents bool) (chat.Viewer, error) {
 	if !ok || token == "" {
 		return chat.Viewer{}, parley.Errorf(parley.EUnauthorized, "Authorization: Bearer <token> is required.")
 	}
-	now := s.cfg.Now()
-	c, cerr := auth.VerifyCustomer(s.cfg.CustomerSecret, token, now)
-	if cerr == nil {
-		return chat.Viewer{CustomerID: c.ID}, nil
-	}
-	if agents {
-		if id, err := auth.VerifyAgent(s.cfg.AgentSecret, token, now); err == nil {
-			if _, err := s.hub.Agent(id); err != nil {
-				return chat.Viewer{}, err
-			}
-			return chat.Viewer{AgentID: id}, nil
-		}
-	}
-	return chat.Viewer{}, cerr
+	return s.verifyViewerToken(token, agents)
 }
 
 func uintParam(v, name string) (uint64, error) {
@@ -204,53 +190,23 @@ func uintParam(v, name string) (uint64, error) {
 	return n, nil
 }
 
-// decodeBody decodes a small JSON request body.
+// decodeBody decodes a small JSON request body: one JSON value and
+// nothing after it, checked by checkStrict.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return parley.Errorf(parley.ETooLarge, "Request body is too large.")
 		}
-		if errors.Is(err, io.EOF) {
-			return parley.Errorf(parley.EBadRequest, "Request body is empty.")
-		}
+		return parley.Errorf(parley.EBadRequest, "Request body could not be read.")
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return parley.Errorf(parley.EBadRequest, "Request body is empty.")
+	}
+	if err := json.Unmarshal(data, v); err != nil {
 		return parley.Errorf(parley.EBadRequest, "Request body is not valid JSON.")
 	}
-	return nil
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// limiter rate-limits login attempts per client address, to slow down
-// password guessing.
-type limiter struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*rate.Limiter
-}
-
-func newLimiter(now func() time.Time) *limiter {
-	return &limiter{now: now, m: make(map[string]*rate.Limiter)}
-}
-
-func (l *limiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim := l.m[key]
-	if lim == nil {
-		if len(l.m) > 10000 {
-			clear(l.m) // bound memory; forgetting old limiters only forgives
-		}
-		lim = rate.NewLimiter(rate.Every(6*time.Second), 10)
-		l.m[key] = lim
-	}
-	return lim.AllowN(l.now(), 1)
+	return checkStrict(data, v)
 }

@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -20,8 +22,19 @@ func TestMetrics(t *testing.T) {
 	cust.send(frame{"type": "send", "text": "hi", "client_msg_id": "m1", "req": "m2"})
 	require.Equal(t, true, cust.expectRe("m2")["duplicate"])
 
-	code, body, hdr := h.get("/metrics", "")
-	require.Equal(t, http.StatusOK, code)
+	// Not on the public listener.
+	code, _, _ := h.get("/metrics", "")
+	require.Equal(t, http.StatusNotFound, code)
+
+	ms := httptest.NewServer(h.api.MetricsHandler())
+	defer ms.Close()
+	resp, err := http.Get(ms.URL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	hdr := resp.Header
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, hdr.Get("Content-Type"), "text/plain")
 	text := string(body)
 	for _, want := range []string{

@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,8 +46,17 @@ type Config struct {
 	// before it is disconnected; default 256. It must exceed the largest
 	// burst one event sends to one connection (a handful of frames).
 	OutboundQueue int
-	// VisitorTTL is how long a visitor token lasts; default 30 days.
+	// VisitorTTL is how long a visitor token lasts; default and at most
+	// MaxTokenTTL. Each hello with a visitor token gets a fresh one.
 	VisitorTTL time.Duration
+	// MaxTokenTTL refuses customer tokens whose exp lies further ahead;
+	// default 24h, negative for no maximum.
+	MaxTokenTTL time.Duration
+	// AnonymousPerMinute bounds new visitors per client address; default
+	// 5, negative for no bound.
+	AnonymousPerMinute int
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 	// Accounts signs agents in (POST /v1/agent/login); *admin.Admin
 	// implements it. Without it, sign-in is unavailable.
 	Accounts Accounts
@@ -81,7 +92,8 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	mux      *http.ServeMux
-	logins   *limiter
+	logins   *loginLimiter
+	visitors *keyedLimiter // new visitors per client address
 
 	handoff handoff // see drain.go
 
@@ -105,8 +117,17 @@ func New(hub *chat.Hub, cfg Config) *Server {
 	if cfg.OutboundQueue <= 0 {
 		cfg.OutboundQueue = 256
 	}
-	if cfg.VisitorTTL <= 0 {
-		cfg.VisitorTTL = 30 * 24 * time.Hour
+	if cfg.MaxTokenTTL == 0 {
+		cfg.MaxTokenTTL = DefaultMaxTokenTTL
+	}
+	if cfg.VisitorTTL <= 0 || (cfg.MaxTokenTTL > 0 && cfg.VisitorTTL > cfg.MaxTokenTTL) {
+		cfg.VisitorTTL = max(cfg.MaxTokenTTL, 0)
+		if cfg.VisitorTTL == 0 {
+			cfg.VisitorTTL = DefaultMaxTokenTTL
+		}
+	}
+	if cfg.AnonymousPerMinute == 0 {
+		cfg.AnonymousPerMinute = 5
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -120,7 +141,10 @@ func New(hub *chat.Hub, cfg Config) *Server {
 		log:    cfg.Logger,
 		mux:    http.NewServeMux(),
 		conns:  make(map[*wsConn]struct{}),
-		logins: newLimiter(cfg.Now),
+		logins: newLoginLimiter(),
+	}
+	if n := cfg.AnonymousPerMinute; n > 0 {
+		s.visitors = newKeyedLimiter(time.Minute/time.Duration(n), n, 10000)
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -145,7 +169,6 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
-	s.mux.Handle("GET /metrics", metricsHandler(s.hub))
 	s.mux.HandleFunc("POST /v1/demo/token", s.handleDemoToken)
 	ui, err := newWebUI(&s.cfg)
 	if err != nil {
@@ -157,9 +180,18 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /", ui.serveAsset)
 }
 
+// MetricsHandler serves the hub's metrics in Prometheus text format. It is
+// not on the public handler: serve it on a listener of its own
+// (parley serve --metrics-listen), where only the scraper can reach it.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(s.hub))
+	return mux
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, s.withClientIP(r))
 }
 
 // checkOrigin refuses browser pages from foreign origins. Requests without
@@ -192,29 +224,18 @@ func (s *Server) authenticate(c *wsConn, in *parley.Inbound) (*chat.Client, erro
 		if in.Token == "" {
 			return nil, parley.Errorf(parley.EUnauthorized, "hello needs an agent token.")
 		}
-		id, err := auth.VerifyAgent(s.cfg.AgentSecret, in.Token, now)
+		t, err := auth.VerifyAgentToken(s.cfg.AgentSecret, in.Token, now)
 		if err != nil {
 			return nil, err
 		}
-		return s.hub.AttachAgent(c, id, in.Req)
+		c.expireAt(t.Expires)
+		return s.hub.AttachAgent(c, t.ID, t.Gen, in.Req)
 	}
-	var (
-		cust  parley.Customer
-		token string
-		err   error
-	)
-	switch {
-	case in.Token != "":
-		cust, err = auth.VerifyCustomer(s.cfg.CustomerSecret, in.Token, now)
-	case s.cfg.AllowAnonymous:
-		cust = auth.NewVisitor(now)
-		token, err = auth.SignCustomer(s.cfg.CustomerSecret, cust, s.cfg.VisitorTTL, now)
-	default:
-		err = parley.Errorf(parley.EUnauthorized, "hello needs a customer token.")
-	}
+	cust, token, exp, err := s.customerHello(c, in.Token, now)
 	if err != nil {
 		return nil, err
 	}
+	c.expireAt(exp)
 	return s.hub.AttachCustomer(c, cust, in.Req, token)
 }
 
@@ -296,5 +317,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError writes err as {"type":"error","code":…,"message":…} with the
 // status its code maps to.
 func writeError(w http.ResponseWriter, err error) {
-	writeJSON(w, httpStatus(parley.ErrorCode(err)), parley.NewErrorFrame("", err))
+	f := parley.NewErrorFrame("", err)
+	if f.RetryAfterMS > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt((f.RetryAfterMS+999)/1000, 10))
+	}
+	writeJSON(w, httpStatus(f.Code), f)
 }

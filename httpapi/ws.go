@@ -67,6 +67,7 @@ func (c *wsConn) readFrames(client *chat.Client) {
 // end detaches the client, if any, and closes the connection once the
 // writer is done.
 func (c *wsConn) end(client *chat.Client) {
+	c.stopExpiry()
 	if client != nil {
 		client.Detach()
 	}
@@ -159,6 +160,9 @@ func decodeFrame(data []byte) (*parley.Inbound, error) {
 	if len(in.Req) > parley.MaxReqBytes {
 		in.Req = ""
 		return in, parley.Errorf(parley.EBadRequest, "req is longer than %d bytes.", parley.MaxReqBytes)
+	}
+	if err := checkStrict(data, in); err != nil {
+		return in, err
 	}
 	if in.Type == "" {
 		return in, parley.Errorf(parley.EBadRequest, "Frame has no type.")

@@ -9,4 +9,7 @@ type DisconnectReason string
 const (
 	// ReasonDisabled means an operator disabled the agent's account.
 	ReasonDisabled DisconnectReason = "disabled"
+	// ReasonSignedOut means the agent's tokens were revoked (a password
+	// change or parley agent logout): it must sign in again.
+	ReasonSignedOut DisconnectReason = "signed_out"
 )

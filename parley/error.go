@@ -3,6 +3,7 @@ package parley
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes of the wire contract. Every error a client can see carries one.
@@ -24,6 +25,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// RetryAfter, on an ERateLimited error, says when trying again can
+	// succeed; it reaches clients as retry_after_ms.
+	RetryAfter time.Duration
 }
 
 // Error implements the error interface. It returns just the message, so
@@ -60,4 +64,12 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "Internal error."
+}
+
+// RateLimited returns an ERateLimited *Error that tells the client to try
+// again after retry.
+func RateLimited(retry time.Duration, format string, args ...any) *Error {
+	e := Errorf(ERateLimited, format, args...)
+	e.RetryAfter = retry
+	return e
 }

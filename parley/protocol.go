@@ -1,6 +1,9 @@
 package parley
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"errors"
+)
 
 // Limits of the wire protocol.
 const (
@@ -77,11 +80,18 @@ type ErrorFrame struct {
 	Re      string `json:"re,omitempty"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfterMS is set on rate_limited errors.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 // NewErrorFrame returns the error frame for err in reply to req.
 func NewErrorFrame(req string, err error) ErrorFrame {
-	return ErrorFrame{Type: FrameError, Re: req, Code: ErrorCode(err), Message: ErrorMessage(err)}
+	f := ErrorFrame{Type: FrameError, Re: req, Code: ErrorCode(err), Message: ErrorMessage(err)}
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		f.RetryAfterMS = max(1, e.RetryAfter.Milliseconds())
+	}
+	return f
 }
 
 // CustomerWelcome answers a customer's hello.

@@ -212,6 +212,11 @@ type Agent struct {
 	// one-time password: signing in with it requires choosing a new one.
 	MustChangePassword bool `json:"must_change_password,omitempty"`
 	CreatedAt          Time `json:"created_at"`
+	// TokenGen is the generation of the agent's tokens: tokens carry the
+	// generation they were issued for and stop working once it changes.
+	// A password change, disabling the account and `parley agent logout`
+	// raise it.
+	TokenGen uint64 `json:"token_gen,omitempty"`
 }
 
 // Ref returns the agent as named in sessions.
