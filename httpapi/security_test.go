@@ -718,7 +718,7 @@ func TestSecuritySlowConsumer(t *testing.T) {
 		// assigned together): with 2, a fast agent is itself cut off as
 		// slow when GOMAXPROCS=1, because its writer cannot run between
 		// those sends.
-		c.OutboundQueue = 4
+		c.OutboundBytes = 16 << 10
 		c.Logger = slog.New(logs)
 	})
 

@@ -40,10 +40,11 @@ type Config struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds each write to a client; default 10s.
 	WriteTimeout time.Duration
-	// OutboundQueue is how many sends may wait for a slow client
-	// before it is disconnected; default 256. It must exceed the largest
-	// burst one event sends to one connection (a handful of frames).
-	OutboundQueue int
+	// OutboundBytes is the outbound budget of one connection: while more
+	// bytes than this wait to be written, its commands are not read; a
+	// client over it for longer than WriteTimeout, or at four times it, is
+	// disconnected as too slow. Default 1 MiB.
+	OutboundBytes int
 	// VisitorTTL is how long a visitor token lasts; default 30 days.
 	VisitorTTL time.Duration
 	// Accounts signs agents in (POST /v1/agent/login); *admin.Admin
@@ -89,8 +90,8 @@ func New(hub *chat.Hub, cfg Config) *Server {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
-	if cfg.OutboundQueue <= 0 {
-		cfg.OutboundQueue = 256
+	if cfg.OutboundBytes <= 0 {
+		cfg.OutboundBytes = 1 << 20
 	}
 	if cfg.VisitorTTL <= 0 {
 		cfg.VisitorTTL = 30 * 24 * time.Hour

@@ -52,6 +52,12 @@ func (c *wsConn) readFrames(client *chat.Client) {
 		return c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	})
 	for {
+		if !c.waitDrained() {
+			return
+		}
+		// The wait may have outlasted the read deadline, through no fault
+		// of the client's.
+		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
 		in, ok := c.read()
 		if !ok {
 			return
