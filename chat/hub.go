@@ -27,6 +27,10 @@ type Config struct {
 	// QueueInterval is how often queue positions and queue summaries are
 	// pushed when the queue changed; default 250ms.
 	QueueInterval time.Duration
+	// SignalInterval is the shortest time between two typing (or two
+	// read) pushes of one sender in one session; faster signals are
+	// coalesced, the latest winning. Default 250ms.
+	SignalInterval time.Duration
 }
 
 // Hub is the running chat service over one database.
@@ -66,6 +70,9 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	}
 	if cfg.QueueInterval <= 0 {
 		cfg.QueueInterval = 250 * time.Millisecond
+	}
+	if cfg.SignalInterval <= 0 {
+		cfg.SignalInterval = DefaultSignalInterval
 	}
 	h := &Hub{
 		db:         db,

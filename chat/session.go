@@ -92,6 +92,9 @@ type session struct {
 	// after that, or when it grows past maxEarly (earlyOK false).
 	early   []parley.Event
 	earlyOK bool
+	// signals holds back typing and read pushes (see coalesce); owned by
+	// the worker.
+	signals map[signalKey]*signalState
 
 	box *mailbox[command]
 	// ctrl is the same mailbox as the dispatcher sees it: its posts never
@@ -241,6 +244,8 @@ func (s *session) handle(c command) {
 		s.assign(c)
 	case cmdStart:
 		s.announce(c)
+	case cmdSignalFlush:
+		s.flushSignal(c)
 	}
 }
 
@@ -520,33 +525,6 @@ func (s *session) assign(c command) {
 	}
 	s.hub.reg.toAgent(a.ID, c.conn, frame)
 	s.publishExcept(ev, a.ID)
-}
-
-func (s *session) typing(c command) {
-	if c.from.Role == parley.RoleAgent && !s.rec.HasAgent(c.from.ID) {
-		s.fail(c, parley.Errorf(parley.EForbidden, "You are not in session %s.", s.id))
-		return
-	}
-	frame := encode(parley.TypingFrame{Type: parley.FrameTyping, SessionID: s.id, From: c.from, Active: c.active})
-	if c.from.Role == parley.RoleAgent {
-		s.hub.reg.toCustomer(s.customerID, nil, frame)
-	}
-	for _, a := range s.rec.Agents {
-		if a.ID != c.from.ID {
-			s.hub.reg.toAgent(a.ID, nil, frame)
-		}
-	}
-}
-
-func (s *session) read(c command) {
-	if c.seq > s.lastSeq {
-		s.fail(c, parley.Errorf(parley.EBadRequest, "seq %d is beyond the last event (%d).", c.seq, s.lastSeq))
-		return
-	}
-	frame := encode(parley.ReadFrame{Type: parley.FrameRead, SessionID: s.id, Seq: c.seq, From: c.from})
-	for _, a := range s.rec.Agents {
-		s.hub.reg.toAgent(a.ID, nil, frame)
-	}
 }
 
 // resume sends the session, one page of the events after c.seq the viewer
