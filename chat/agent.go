@@ -91,7 +91,7 @@ func (cl *Client) handleAgent(in *parley.Inbound) error {
 		}
 		h.disp.accept(cl.agent.ID, in.SessionID, cl.conn, in.Req)
 	case parley.FrameSend:
-		if err := validateSend(in); err != nil {
+		if err := h.validateSend(in); err != nil {
 			return err
 		}
 		return cl.toSession(in, command{kind: cmdSend, text: in.Text, cmid: in.ClientMsgID, whisper: in.Whisper})

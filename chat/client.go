@@ -65,12 +65,15 @@ func unknownType(t string) error {
 }
 
 // validateSend checks a send frame's text and client_msg_id.
-func validateSend(in *parley.Inbound) error {
+func (h *Hub) validateSend(in *parley.Inbound) error {
 	if strings.TrimSpace(in.Text) == "" {
 		return parley.Errorf(parley.EBadRequest, "text is required.")
 	}
 	if !utf8.ValidString(in.Text) {
 		return parley.Errorf(parley.EBadRequest, "text must be valid UTF-8.")
+	}
+	if max := h.cfg.MaxMessageChars; len(in.Text) > max && utf8.RuneCountInString(in.Text) > max {
+		return parley.Errorf(parley.ETooLarge, "text is longer than %d characters.", max)
 	}
 	if len(in.ClientMsgID) > parley.MaxClientMsgIDBytes {
 		return parley.Errorf(parley.EBadRequest, "client_msg_id is longer than %d bytes.", parley.MaxClientMsgIDBytes)

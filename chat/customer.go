@@ -64,7 +64,7 @@ func (cl *Client) handleCustomer(in *parley.Inbound) error {
 		if in.Whisper {
 			return parley.Errorf(parley.EBadRequest, "Customers cannot whisper.")
 		}
-		if err := validateSend(in); err != nil {
+		if err := h.validateSend(in); err != nil {
 			return err
 		}
 		s, err := cl.open()

@@ -31,7 +31,13 @@ type Config struct {
 	// read) pushes of one sender in one session; faster signals are
 	// coalesced, the latest winning. Default 250ms.
 	SignalInterval time.Duration
+	// MaxMessageChars bounds the text of one message, in characters;
+	// default 4,096 (DefaultMaxMessageChars).
+	MaxMessageChars int
 }
+
+// DefaultMaxMessageChars is the default Config.MaxMessageChars.
+const DefaultMaxMessageChars = 4096
 
 // Hub is the running chat service over one database.
 type Hub struct {
@@ -70,6 +76,9 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	}
 	if cfg.QueueInterval <= 0 {
 		cfg.QueueInterval = 250 * time.Millisecond
+	}
+	if cfg.MaxMessageChars <= 0 {
+		cfg.MaxMessageChars = DefaultMaxMessageChars
 	}
 	if cfg.SignalInterval <= 0 {
 		cfg.SignalInterval = DefaultSignalInterval

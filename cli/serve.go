@@ -34,6 +34,7 @@ type serveOptions struct {
 	firstAgent     string
 	shutdownWait   time.Duration
 	debugListen    string
+	limits         limitOptions
 }
 
 func newCmdServe(g *globalOptions) *cobra.Command {
@@ -61,6 +62,7 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.firstAgent, "first-agent", "admin@localhost", "email of the agent created in a new data directory")
 	f.DurationVar(&o.shutdownWait, "shutdown-timeout", 10*time.Second, "how long a graceful stop waits for clients")
 	f.StringVar(&o.debugListen, "debug-listen", "", "address to serve Go profiles (/debug/pprof/) on; off when empty, keep it on loopback")
+	o.limits.addFlags(f)
 	return cmd
 }
 
@@ -117,20 +119,20 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		log.Info("serving profiles", "addr", dln.Addr().String())
 	}
 
-	hub, err := chat.Open(db, chat.Config{Logger: log, CustomerWindow: o.customerWindow})
+	hub, err := chat.Open(db, o.limits.chat(chat.Config{Logger: log, CustomerWindow: o.customerWindow}))
 	if err != nil {
 		return err
 	}
 	defer hub.Close()
 	adm := admin.New(db, admin.HubLive(hub))
-	api := httpapi.New(hub, httpapi.Config{
+	api := httpapi.New(hub, o.limits.http(httpapi.Config{
 		CustomerSecret: secret,
 		AgentSecret:    db.AgentSecret(),
 		AllowAnonymous: o.allowAnonymous,
 		AllowedOrigins: o.allowedOrigins,
 		Accounts:       adm,
 		Logger:         log,
-	})
+	}))
 	adminSrv, err := httpapi.ServeAdmin(g.socketPath(), adm, log)
 	if err != nil {
 		return err

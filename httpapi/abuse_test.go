@@ -2,9 +2,13 @@ package httpapi_test
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -41,7 +45,83 @@ func TestAbusePipelinedSendsFastReader(t *testing.T) {
 
 // noRateLimits lifts the message rate limits for tests that flood on
 // purpose.
-func noRateLimits(c *httpapi.Config) {}
+func noRateLimits(c *httpapi.Config) { c.SendRate, c.CommandRate = -1, -1 }
+
+// TestAbuseSendRateLimit checks the per-customer message rate: a burst
+// goes through, the next send is refused with rate_limited and a
+// retry_after_ms, on every connection of that customer but not for
+// others, and time (on the injected clock) lifts it. Nothing refused is
+// stored.
+func TestAbuseSendRateLimit(t *testing.T) {
+	h := newHarness(t, func(c *httpapi.Config) { c.SendRate, c.SendBurst = 10, 5 })
+	sid, cust, ag := secActive(t, h, "u-fast", "Ray")
+	send := func(c *client, req string) frame {
+		t.Helper()
+		c.send(frame{"type": "send", "session_id": sid, "text": req, "req": req})
+		return c.expectRe(req)
+	}
+	for i := range 5 {
+		require.Equal(t, "sent", send(cust, fmt.Sprint("b", i)).str("type"))
+	}
+	f := send(cust, "over")
+	require.Equal(t, "error", f.str("type"), "%v", f)
+	assert.Equal(t, "rate_limited", f.str("code"))
+	// The harness clock runs with real time too: at most one token's wait.
+	assert.True(t, f.num("retry_after_ms") > 0 && f.num("retry_after_ms") <= 100, "%v", f)
+	// Another tab of the same customer shares the limit.
+	tab, _ := h.customer("u-fast")
+	f = send(tab, "tab")
+	assert.Equal(t, "rate_limited", f.str("code"), "%v", f)
+	// Another customer does not.
+	other, _ := h.customer("u-calm")
+	secStart(t, other)
+	other.send(frame{"type": "send", "text": "hi", "req": "calm"})
+	require.Equal(t, "sent", other.expectRe("calm").str("type"))
+	// An agent is not limited by the customer's budget.
+	ag.send(frame{"type": "send", "session_id": sid, "text": "agent", "req": "ag"})
+	require.Equal(t, "sent", ag.expectRe("ag").str("type"))
+
+	h.clock.advance(100 * time.Millisecond)
+	f = send(cust, "later")
+	require.Equal(t, "sent", f.str("type"), "%v", f)
+	// queued, agent_joined, five messages, the agent's, this one.
+	assert.Equal(t, 2+5+1+1, f.num("seq"))
+}
+
+// TestAbuseCommandRateLimit checks the per-connection limit on commands
+// of any kind (history here).
+func TestAbuseCommandRateLimit(t *testing.T) {
+	h := newHarness(t, func(c *httpapi.Config) { c.CommandRate, c.CommandBurst = 1, 3 })
+	cust, _ := h.customer("u-hist")
+	sid := secStart(t, cust) // one command
+	for i := range 2 {
+		cust.send(frame{"type": "history", "session_id": sid, "req": fmt.Sprint("h", i)})
+		require.Equal(t, "history", cust.expectRe(fmt.Sprint("h", i)).str("type"))
+	}
+	cust.send(frame{"type": "history", "session_id": sid, "req": "h-over"})
+	f := cust.expectRe("h-over")
+	assert.Equal(t, "rate_limited", f.str("code"), "%v", f)
+	assert.True(t, f.num("retry_after_ms") > 0 && f.num("retry_after_ms") <= 1000, "%v", f)
+	// Typing is not refused (chat coalesces it instead).
+	cust.send(frame{"type": "typing", "session_id": sid, "active": true})
+	h.clock.advance(time.Second)
+	cust.send(frame{"type": "history", "session_id": sid, "req": "h-later"})
+	require.Equal(t, "history", cust.expectRe("h-later").str("type"))
+}
+
+// TestAbuseMessageTooLong checks the maximum message length, in
+// characters rather than bytes.
+func TestAbuseMessageTooLong(t *testing.T) {
+	h := newHarness(t)
+	sid, cust, _ := secActive(t, h, "u-long", "Len")
+	cust.send(frame{"type": "send", "session_id": sid, "text": strings.Repeat("é", chat.DefaultMaxMessageChars), "req": "max"})
+	require.Equal(t, "sent", cust.expectRe("max").str("type"))
+	cust.send(frame{"type": "send", "session_id": sid, "text": strings.Repeat("x", chat.DefaultMaxMessageChars+1), "req": "long"})
+	f := cust.expectRe("long")
+	assert.Equal(t, "error", f.str("type"))
+	assert.Equal(t, "too_large", f.str("code"))
+	customerStillUsable(t, cust)
+}
 
 // TestAbuseTypingFlood floods an agent's session with 1,000 typing frames
 // from the customer. The agent stays connected, gets only a few typing
@@ -83,4 +163,92 @@ func TestAbuseTypingFlood(t *testing.T) {
 	customerStillUsable(t, cust)
 	ag.send(frame{"type": "send", "session_id": sid, "text": "still here", "req": "ag"})
 	require.Equal(t, "sent", ag.expectRe("ag").str("type"))
+}
+
+// dialStatus tries a WebSocket upgrade and returns the HTTP status of a
+// refusal (0 if the upgrade succeeded).
+func dialStatus(t *testing.T, h *harness, path string) int {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial(h.wsURL(path), nil)
+	if err == nil {
+		t.Cleanup(func() { ws.Close() })
+		return 0
+	}
+	require.NotNil(t, resp, "%v", err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestAbuseConnsPerCustomer caps one customer's connections (4429 at
+// hello) without touching other customers, and frees the slot when a
+// connection ends.
+func TestAbuseConnsPerCustomer(t *testing.T) {
+	h := newHarness(t, func(c *httpapi.Config) { c.MaxConnsPerCustomer, c.MaxConnsPerAgent = 2, 1 })
+	first, _ := h.customer("u-many")
+	h.customer("u-many")
+	third := h.dial("/v1/customer/ws", nil)
+	third.send(frame{"type": "hello", "token": h.customerToken("u-many"), "req": "h"})
+	f := third.expectRe("h")
+	assert.Equal(t, "rate_limited", f.str("code"), "%v", f)
+	code, _ := third.expectClose()
+	assert.Equal(t, httpapi.CloseRateLimited, code)
+	h.customer("u-other") // others are not affected
+
+	require.NoError(t, first.wc.Close())
+	<-first.closed
+	// The slot is freed once the server has seen the close; poll for it.
+	deadline := time.Now().Add(waitTime)
+	for {
+		c := h.dial("/v1/customer/ws", nil)
+		c.send(frame{"type": "hello", "token": h.customerToken("u-many"), "req": "again"})
+		if c.expectRe("again").str("type") == "welcome" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the closed connection's slot was never freed")
+	}
+
+	// Agents have their own cap.
+	secAgentAccount(t, h, "Solo", 1)
+	tok := h.login("Solo")
+	h.agentConn(tok)
+	extra := h.dial("/v1/agent/ws", nil)
+	extra.send(frame{"type": "hello", "token": tok, "req": "a2"})
+	assert.Equal(t, "rate_limited", extra.expectRe("a2").str("code"))
+	code, _ = extra.expectClose()
+	assert.Equal(t, httpapi.CloseRateLimited, code)
+}
+
+// TestAbuseConnsPerIP refuses upgrades beyond the per-address cap with
+// HTTP 429, while plain HTTP (health checks) still works.
+func TestAbuseConnsPerIP(t *testing.T) {
+	h := newHarness(t, func(c *httpapi.Config) { c.MaxConnsPerIP = 3 })
+	for range 3 {
+		require.Equal(t, 0, dialStatus(t, h, "/v1/customer/ws"))
+	}
+	assert.Equal(t, http.StatusTooManyRequests, dialStatus(t, h, "/v1/customer/ws"))
+	assert.Equal(t, http.StatusTooManyRequests, dialStatus(t, h, "/v1/agent/ws"))
+	code, _ := secGet(t, h, "/healthz", "")
+	assert.Equal(t, http.StatusOK, code)
+}
+
+// TestAbuseCustomerShare caps customer connections in all, so that agents
+// still connect when customers have taken their share of descriptors.
+func TestAbuseCustomerShare(t *testing.T) {
+	h := newHarness(t, func(c *httpapi.Config) { c.MaxCustomerConns = 2 })
+	h.customer("u-a")
+	h.customer("u-b")
+	assert.Equal(t, http.StatusServiceUnavailable, dialStatus(t, h, "/v1/customer/ws"))
+	ag, _ := secAgent(t, h, "Still", 1)
+	ag.available()
+	code, _ := secGet(t, h, "/healthz", "")
+	assert.Equal(t, http.StatusOK, code)
+}
+
+// TestDefaultMaxCustomerConns keeps a reserve below the file limit.
+func TestDefaultMaxCustomerConns(t *testing.T) {
+	var lim syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim))
+	n := httpapi.DefaultMaxCustomerConns()
+	assert.Less(t, uint64(n), lim.Cur)
+	assert.GreaterOrEqual(t, lim.Cur-uint64(n), uint64(64))
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/parley"
 )
@@ -24,6 +25,12 @@ type wsConn struct {
 	ws   *websocket.Conn
 	bc   *batchConn
 	role string // "customer" or "agent"
+	ip   string // the client's address, as limits count it
+	// principal counts this connection against its customer or agent
+	// (set at hello); cmds limits its commands. See limits.go.
+	principal   *principal
+	principalID string
+	cmds        *rate.Limiter
 
 	mu      sync.Mutex
 	pending [][]byte // frames waiting for the writer
@@ -267,9 +274,15 @@ func (s *Server) serveWS(role string) http.HandlerFunc {
 			writeError(w, parley.Errorf(parley.EUnavailable, "Server is shutting down."))
 			return
 		}
+		ip := clientIP(r)
+		if err := s.admit(role, ip); err != nil {
+			writeError(w, err)
+			return
+		}
 		hw := &hijackWriter{ResponseWriter: w}
 		ws, err := s.upgrader.Upgrade(hw, r, nil)
 		if err != nil {
+			s.unadmit(role, ip)
 			return // the upgrader has answered
 		}
 		c := &wsConn{
@@ -277,6 +290,8 @@ func (s *Server) serveWS(role string) http.HandlerFunc {
 			ws:     ws,
 			bc:     hw.conn,
 			role:   role,
+			ip:     ip,
+			cmds:   s.newCommandLimiter(),
 			closed: make(chan struct{}),
 			done:   make(chan struct{}),
 		}

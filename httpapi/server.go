@@ -45,6 +45,13 @@ type Config struct {
 	// client over it for longer than WriteTimeout, or at four times it, is
 	// disconnected as too slow. Default 1 MiB.
 	OutboundBytes int
+	// Limits against abuse (limits.go, docs/security.md): connections per
+	// customer, agent and address, customer connections in all (default
+	// from the file limit), messages per second per customer and frames
+	// per second per connection. Zero takes the default; negative lifts it.
+	MaxConnsPerCustomer, MaxConnsPerAgent, MaxConnsPerIP, MaxCustomerConns int
+	SendRate, CommandRate                                                  float64
+	SendBurst, CommandBurst                                                int
 	// VisitorTTL is how long a visitor token lasts; default 30 days.
 	VisitorTTL time.Duration
 	// Accounts signs agents in (POST /v1/agent/login); *admin.Admin
@@ -72,6 +79,7 @@ type Server struct {
 	upgrader websocket.Upgrader
 	mux      *http.ServeMux
 	logins   *limiter
+	limits   connLimits
 
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{}
@@ -91,8 +99,9 @@ func New(hub *chat.Hub, cfg Config) *Server {
 		cfg.WriteTimeout = 10 * time.Second
 	}
 	if cfg.OutboundBytes <= 0 {
-		cfg.OutboundBytes = 1 << 20
+		cfg.OutboundBytes = DefaultOutboundBytes
 	}
+	cfg = withLimitDefaults(cfg)
 	if cfg.VisitorTTL <= 0 {
 		cfg.VisitorTTL = 30 * 24 * time.Hour
 	}
@@ -174,6 +183,9 @@ func (s *Server) authenticate(c *wsConn, in *parley.Inbound) (*chat.Client, erro
 		if err != nil {
 			return nil, err
 		}
+		if err := s.claim(c, id); err != nil {
+			return nil, err
+		}
 		return s.hub.AttachAgent(c, id, in.Req)
 	}
 	var (
@@ -191,6 +203,9 @@ func (s *Server) authenticate(c *wsConn, in *parley.Inbound) (*chat.Client, erro
 		err = parley.Errorf(parley.EUnauthorized, "hello needs a customer token.")
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.claim(c, cust.ID); err != nil {
 		return nil, err
 	}
 	return s.hub.AttachCustomer(c, cust, in.Req, token)

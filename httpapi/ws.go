@@ -66,6 +66,10 @@ func (c *wsConn) readFrames(client *chat.Client) {
 			continue
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
+		if wait := c.throttle(in); wait > 0 {
+			c.sendRateLimited(in, wait)
+			continue
+		}
 		c.handle(client, in)
 	}
 }
@@ -79,6 +83,7 @@ func (c *wsConn) end(client *chat.Client) {
 	c.close(c.srv.disconnectFor(reasonNormal))
 	<-c.done
 	c.srv.untrack(c)
+	c.srv.release(c)
 }
 
 // handle runs one frame through chat, containing any panic to that frame.

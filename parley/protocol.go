@@ -72,6 +72,9 @@ type ErrorFrame struct {
 	Re      string `json:"re,omitempty"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfterMS is set on rate_limited errors: how long to wait before
+	// trying again.
+	RetryAfterMS int `json:"retry_after_ms,omitempty"`
 }
 
 // NewErrorFrame returns the error frame for err in reply to req.
