@@ -546,6 +546,20 @@ func (s *session) resume(c command) {
 		s.fail(c, err)
 		return
 	}
+	// A page also ends once its frames pass MaxResumePageBytes, so that
+	// one reply stays small whatever the events hold.
+	frames := make([][]byte, 0, len(events)+2)
+	frames = append(frames, encode(parley.SessionFrame{Type: parley.FrameSession, Re: c.req, Session: s.hub.wire(s.rec, s.lastSeq)}))
+	size := 0
+	for i, ev := range events {
+		f := encode(parley.EventFrame{Type: parley.FrameEvent, SessionID: s.id, Event: ev})
+		if i > 0 && size+len(f) > parley.MaxResumePageBytes {
+			events, more = events[:i], true
+			break
+		}
+		size += len(f)
+		frames = append(frames, f)
+	}
 	// through is the last seq the page covers: with more events to come,
 	// the last one shown; otherwise the whole session so far, including
 	// whispers after the last event a customer may see.
@@ -553,15 +567,13 @@ func (s *session) resume(c command) {
 	if more && len(events) > 0 {
 		through = events[len(events)-1].Seq
 	}
-	frames := make([][]byte, 0, len(events)+2)
-	frames = append(frames, encode(parley.SessionFrame{Type: parley.FrameSession, Re: c.req, Session: s.hub.wire(s.rec, s.lastSeq)}))
-	for _, ev := range events {
-		frames = append(frames, encode(parley.EventFrame{Type: parley.FrameEvent, SessionID: s.id, Event: ev}))
-	}
 	frames = append(frames, encode(parley.ResumedFrame{
 		Type: parley.FrameResumed, Re: c.req, SessionID: s.id, ThroughSeq: through, More: more,
 	}))
 	c.conn.Send(frames...)
+	if c.done != nil {
+		answer(c.done, nil)
+	}
 }
 
 // resumeLimit checks a resume's page size; 0 takes the default.

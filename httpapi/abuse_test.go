@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/parley"
+	"github.com/parley-chat/parley/storage"
 )
 
 // TestAbusePipelinedSendsFastReader pipelines 1,000 sends from a customer
@@ -251,4 +255,74 @@ func TestDefaultMaxCustomerConns(t *testing.T) {
 	n := httpapi.DefaultMaxCustomerConns()
 	assert.Less(t, uint64(n), lim.Cur)
 	assert.GreaterOrEqual(t, lim.Cur-uint64(n), uint64(64))
+}
+
+// TestAbuseSessionsListPaged lists 120 sessions of one customer: the
+// socket's sessions command and GET /v1/customer/sessions answer pages
+// (50 by default) with more, and the pages, followed with before, give
+// every session once, newest first.
+func TestAbuseSessionsListPaged(t *testing.T) {
+	h := newHarness(t)
+	const n = 120
+	for start := 0; start < n; start += 40 {
+		require.NoError(t, h.db.Update(context.Background(), func(tx *storage.Tx) error {
+			for range 40 {
+				now := parley.TimeOf(h.clock.now())
+				r := &parley.SessionRecord{ID: parley.NewID(now.Time), State: parley.StateEnded, Customer: parley.Customer{ID: "u-hoard"},
+					Agents: []parley.AgentRef{}, CreatedAt: now, QueuedAt: now, EndedAt: now, EndReason: parley.EndCustomer}
+				if err := tx.PutSession(r); err != nil {
+					return err
+				}
+				h.clock.advance(time.Millisecond)
+			}
+			return nil
+		}))
+	}
+	cust, _ := h.customer("u-hoard")
+	cust.send(frame{"type": "sessions", "req": "all"})
+	first := cust.expectRe("all")
+	require.Len(t, first.list("sessions"), parley.DefaultSessionsLimit)
+	require.Equal(t, true, first["more"])
+
+	seen := map[string]bool{}
+	var last frame
+	before, pages := "", 0
+	for {
+		cust.send(frame{"type": "sessions", "req": fmt.Sprint("p", pages), "limit": 35, "before": before})
+		page := cust.expectRe(fmt.Sprint("p", pages))
+		require.Equal(t, "sessions", page.str("type"), "%v", page)
+		pages++
+		for _, s := range page.list("sessions") {
+			require.False(t, seen[s.str("id")], "session listed twice")
+			seen[s.str("id")] = true
+			if last != nil {
+				require.GreaterOrEqual(t, last.str("created_at"), s.str("created_at"), "not newest first")
+			}
+			last = s
+		}
+		if page["more"] != true {
+			break
+		}
+		before = last.str("id")
+	}
+	assert.Len(t, seen, n)
+	assert.Equal(t, 4, pages)
+
+	tok := "Bearer " + h.customerToken("u-hoard")
+	code, body := secGet(t, h, "/v1/customer/sessions?limit=100", tok)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var f frame
+	require.NoError(t, json.Unmarshal(body, &f))
+	assert.Len(t, f.list("sessions"), 100)
+	assert.Equal(t, true, f["more"])
+	code, body = secGet(t, h, "/v1/customer/sessions?before="+f.list("sessions")[99].str("id"), tok)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.NoError(t, json.Unmarshal(body, &f))
+	assert.Len(t, f.list("sessions"), 20)
+	assert.Equal(t, false, f["more"])
+	code, _ = secGet(t, h, "/v1/customer/sessions?limit=100000", tok)
+	assert.Equal(t, http.StatusBadRequest, code)
+	// A cursor from another customer's list is refused.
+	code, _ = secGet(t, h, "/v1/customer/sessions?before="+last.str("id"), "Bearer "+h.customerToken("u-else"))
+	assert.Equal(t, http.StatusBadRequest, code)
 }

@@ -39,6 +39,7 @@ type wsConn struct {
 	// (zero while within it). drained is signalled when queued falls to
 	// the budget or the connection closes, for a reader held back.
 	queued    int
+	peak      int // the most queued at once, for tests and metrics
 	overSince time.Time
 	drained   *sync.Cond
 	writing   bool       // a writer goroutine is running (or the connection is finished)
@@ -87,6 +88,7 @@ func (c *wsConn) Send(frames ...[]byte) bool {
 	}
 	c.pending = append(c.pending, frames...)
 	c.queued += n
+	c.peak = max(c.peak, c.queued)
 	c.wakeLocked()
 	c.mu.Unlock()
 	return true
