@@ -114,3 +114,14 @@ func TestBenchSessionsSmoke(t *testing.T) {
 	}
 	assert.Greater(t, res["rss_sessions_mib"], 0.0)
 }
+
+func TestBenchNoisySmoke(t *testing.T) {
+	res := runBench(t, "noisy", "--customers", "5", "--duration", "1s", "--abuser-conns", "20")
+	assert.Equal(t, "noisy", res["scenario"])
+	assert.Greater(t, res["p99_ms_alone"], 0.0)
+	assert.Greater(t, res["p99_ms_with_abuser"], 0.0)
+	assert.Equal(t, 16.0, res["abuser_conns"], "the per-customer cap lets 16 in")
+	assert.Equal(t, 4.0, res["abuser_refused"])
+	assert.Greater(t, res["abuser_rate_limited"], 0.0)
+	assert.Equal(t, 0.0, res["others_failed"], "%v", res["first_error"])
+}

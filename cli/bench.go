@@ -17,7 +17,7 @@ import (
 
 // benchScenarios are the scenarios of parley bench, in the order "all"
 // runs them.
-var benchScenarios = []string{"throughput", "connections", "routing", "recovery", "sessions"}
+var benchScenarios = []string{"throughput", "connections", "routing", "recovery", "sessions", "noisy"}
 
 type benchOptions struct {
 	url       string
@@ -42,13 +42,15 @@ type benchOptions struct {
 	events   int
 	sessions int
 	runs     int
+
+	abuserConns int
 }
 
 func newCmdBench(g *globalOptions) *cobra.Command {
 	o := &benchOptions{}
 	cmd := &cobra.Command{
 		Use:   "bench SCENARIO",
-		Short: "Measure a server under load: throughput, connections, routing, recovery, sessions or all",
+		Short: "Measure a server under load: throughput, connections, routing, recovery, sessions, noisy or all",
 		Long: "Drive a Parley server with simulated customers and agents over real WebSockets and measure it.\n" +
 			"The server is a child process on a temporary data directory, or the running one at --url\n" +
 			"(with --data naming its data directory). Scenarios:\n\n" +
@@ -58,6 +60,7 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 			"  routing      a queue served by agents; assignments/s, FIFO and longest-free checks\n" +
 			"  recovery     time from start to /readyz on a large database\n" +
 			"  sessions     queued sessions on idle customer connections; the server's memory per session\n" +
+			"  noisy        customers chat alone, then while one customer floods; their p99 ack latency\n" +
 			"  all          every scenario in turn\n\n" +
 			"Progress goes to stderr; results to stdout, one JSON object per scenario with --json.\n" +
 			"See docs/performance.md.",
@@ -74,10 +77,10 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 	_ = f.MarkHidden("server-cmd")
 	f.BoolVar(&o.quiet, "quiet", false, "no live status on stderr")
 	f.BoolVar(&o.serverLog, "server-log", false, "show the child server's log on stderr")
-	f.IntVar(&o.customers, "customers", 0, "customers (throughput: 100; routing: 10000)")
+	f.IntVar(&o.customers, "customers", 0, "customers (throughput: 100; routing: 10000; noisy: 100)")
 	f.IntVar(&o.agents, "agents", 0, "agents (throughput: customers/2 with capacity 2; routing: 100)")
 	f.IntVar(&o.window, "window", 4, "throughput: messages in flight per sender")
-	f.DurationVar(&o.duration, "duration", 10*time.Second, "throughput: how long to send")
+	f.DurationVar(&o.duration, "duration", 10*time.Second, "throughput: how long to send; noisy: how long each phase lasts")
 	f.Float64Var(&o.rate, "rate", 0, "throughput: fixed offered load in messages/s over all senders (0: as fast as acknowledgements allow)")
 	f.IntVar(&o.size, "size", 64, "throughput: message text size in bytes")
 	f.BoolVar(&o.noEcho, "no-echo", false, "throughput: skip the echo baseline")
@@ -86,6 +89,7 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.capacity, "capacity", 50, "routing: capacity of each agent")
 	f.IntVar(&o.events, "events", 1_000_000, "recovery: events in the database")
 	f.IntVar(&o.sessions, "sessions", 10_000, "recovery: open sessions in the database; sessions: queued sessions")
+	f.IntVar(&o.abuserConns, "abuser-conns", 64, "noisy: sockets the abusive customer tries to open")
 	f.IntVar(&o.runs, "runs", 3, "recovery: server starts to time (the median is reported)")
 	return cmd
 }
@@ -137,6 +141,8 @@ func runBench(cmd *cobra.Command, g *globalOptions, o *benchOptions, scenario st
 			res, err = bench.Recovery(ctx, opts, bench.RecoveryConfig{Events: o.events, Sessions: o.sessions, Runs: o.runs})
 		case "sessions":
 			res, err = bench.Sessions(ctx, opts, bench.SessionsConfig{Sessions: o.sessions})
+		case "noisy":
+			res, err = bench.Noisy(ctx, opts, bench.NoisyConfig{Customers: o.customers, Duration: o.duration, AbuserConns: o.abuserConns})
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", sc, err)

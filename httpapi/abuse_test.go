@@ -106,9 +106,9 @@ func TestAbuseCommandRateLimit(t *testing.T) {
 	f := cust.expectRe("h-over")
 	assert.Equal(t, "rate_limited", f.str("code"), "%v", f)
 	assert.True(t, f.num("retry_after_ms") > 0 && f.num("retry_after_ms") <= 1000, "%v", f)
-	// Typing is not refused (chat coalesces it instead).
+	// Typing is not refused (it waits, and chat coalesces it).
 	cust.send(frame{"type": "typing", "session_id": sid, "active": true})
-	h.clock.advance(time.Second)
+	h.clock.advance(3 * time.Second)
 	cust.send(frame{"type": "history", "session_id": sid, "req": "h-later"})
 	require.Equal(t, "history", cust.expectRe("h-later").str("type"))
 }

@@ -179,11 +179,7 @@ func (s *Server) newCommandLimiter() *rate.Limiter {
 // throttle takes a token for frame in from the connection's command
 // limiter and, for a customer's send, from the customer's message
 // limiter. It returns 0 when the frame may go on, or how long to wait.
-// Typing and read signals are not limited here: chat coalesces them.
 func (c *wsConn) throttle(in *parley.Inbound) time.Duration {
-	if in.Type == parley.FrameTyping || in.Type == parley.FrameRead {
-		return 0
-	}
 	now := c.srv.cfg.Now()
 	if d := take(c.cmds, now); d > 0 {
 		return d
@@ -192,6 +188,37 @@ func (c *wsConn) throttle(in *parley.Inbound) time.Duration {
 		return take(c.principal.sends, now)
 	}
 	return 0
+}
+
+// limit applies the rate limits to a frame before it is handled, and
+// reports whether to handle it. A frame over a limit holds the reader
+// back until the limit allows again, so a flooding client costs the
+// server no more than its limit however fast it writes. Typing and read
+// signals are then handled (they have no answer to refuse them with, and
+// chat coalesces them); any other frame is answered with rate_limited and
+// retry_after_ms and dropped. It returns ok=false once the connection is
+// closing.
+func (c *wsConn) limit(in *parley.Inbound) (handle, ok bool) {
+	for {
+		wait := c.throttle(in)
+		if wait <= 0 {
+			return true, true
+		}
+		signal := in.Type == parley.FrameTyping || in.Type == parley.FrameRead
+		if !signal {
+			c.sendRateLimited(in, wait)
+		}
+		t := time.NewTimer(min(wait, c.srv.cfg.PingInterval))
+		select {
+		case <-t.C:
+		case <-c.closed:
+			t.Stop()
+			return false, false
+		}
+		if !signal {
+			return false, true
+		}
+	}
 }
 
 // take takes a token from l at now, or returns how long until one is

@@ -66,11 +66,13 @@ func (c *wsConn) readFrames(client *chat.Client) {
 			continue
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
-		if wait := c.throttle(in); wait > 0 {
-			c.sendRateLimited(in, wait)
-			continue
+		handle, ok := c.limit(in)
+		if !ok {
+			return
 		}
-		c.handle(client, in)
+		if handle {
+			c.handle(client, in)
+		}
 	}
 }
 
