@@ -57,8 +57,9 @@ type wsConn struct {
 // client are counted against the outbound budget: while over it, the
 // reader takes no further commands (see waitDrained), so the client's own
 // replies cannot pile up. Pushes from elsewhere still queue; a client that
-// stays over budget for longer than the write timeout, or whose queue
-// reaches four budgets, is disconnected as too slow and will resume.
+// stays over budget for longer than the write timeout, or whose queue,
+// already over budget, would pass four budgets, is disconnected as too
+// slow and will resume.
 func (c *wsConn) Send(frames ...[]byte) bool {
 	n := 0
 	for _, f := range frames {
@@ -69,8 +70,10 @@ func (c *wsConn) Send(frames ...[]byte) bool {
 		c.mu.Unlock()
 		return false
 	}
+	// A queue within budget takes anything: the reader issues a command
+	// only then, so its answer (one page, however big) always fits.
 	budget := c.srv.cfg.OutboundBytes
-	slow := c.queued+n > 4*budget
+	slow := c.queued > budget && c.queued+n > 4*budget
 	if !slow && c.queued+n > budget {
 		now := time.Now()
 		if c.overSince.IsZero() {
