@@ -326,3 +326,38 @@ func TestAbuseSessionsListPaged(t *testing.T) {
 	code, _ = secGet(t, h, "/v1/customer/sessions?before="+last.str("id"), "Bearer "+h.customerToken("u-else"))
 	assert.Equal(t, http.StatusBadRequest, code)
 }
+
+// TestAbuseReadFlood does for read receipts what TestAbuseTypingFlood
+// does for typing: few pushes, and the latest one wins.
+func TestAbuseReadFlood(t *testing.T) {
+	h := newHarness(t, noRateLimits)
+	sid, cust, ag := secActive(t, h, "u-reader", "Rex")
+	cust.send(frame{"type": "send", "session_id": sid, "text": "one", "req": "one"})
+	last := cust.expectRe("one").num("seq")
+	start := time.Now()
+	var raw []byte
+	for i := range 600 {
+		raw = fmt.Appendf(raw[:0], `{"type":"read","session_id":%q,"seq":%d}`, sid, 1+i%last)
+		cust.sendRaw(raw)
+	}
+	cust.send(frame{"type": "send", "session_id": sid, "text": "done", "req": "done"})
+	require.Equal(t, "sent", cust.expectRe("done").str("type"))
+	var reads []frame
+	ag.waitFor("done", func(f frame) bool {
+		if f.str("type") == "read" {
+			reads = append(reads, f)
+		}
+		return f.str("type") == "event" && f.obj("event").str("text") == "done"
+	})
+	for {
+		f, err := ag.wc.WaitFor(4*chat.DefaultSignalInterval, "read", func(f frame) bool { return f.str("type") == "read" })
+		if err != nil {
+			break
+		}
+		reads = append(reads, f)
+	}
+	elapsed := time.Since(start)
+	require.NotEmpty(t, reads)
+	assert.Equal(t, 1+599%last, reads[len(reads)-1].num("seq"), "the latest read position wins")
+	assert.LessOrEqual(t, len(reads), int(elapsed/chat.DefaultSignalInterval)+2, "%d read pushes in %v", len(reads), elapsed)
+}
