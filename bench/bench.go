@@ -151,6 +151,10 @@ func startServer(ctx context.Context, o *Options, dir string) (*server, error) {
 	return s, nil
 }
 
+// unlimitedArgs lift serve's limits against abuse.
+var unlimitedArgs = []string{"--max-conns-per-ip", "0", "--max-conns-per-customer", "0", "--max-conns-per-agent", "0",
+	"--max-customer-conns", "0", "--send-rate", "0", "--command-rate", "0"}
+
 // spawn runs the child and waits for its listening line.
 func (s *server) spawn(ctx context.Context, o *Options) error {
 	command := o.Command
@@ -163,6 +167,9 @@ func (s *server) spawn(ctx context.Context, o *Options) error {
 	}
 	args := append(append([]string{}, command[1:]...),
 		"serve", "--data", s.data, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	// Scenarios measure capacity from one address, so the limits against
+	// abuse are lifted unless ServeArgs set them again (the last flag wins).
+	args = append(args, unlimitedArgs...)
 	args = append(args, o.ServeArgs...)
 	cmd := exec.Command(command[0], args...)
 	cmd.Env = append(os.Environ(), o.Env...)

@@ -127,3 +127,14 @@ func TestBenchCrashSmoke(t *testing.T) {
 		assert.Equal(t, 0.0, res[k], "%s: %v", k, res["first_problem"])
 	}
 }
+
+func TestBenchNoisySmoke(t *testing.T) {
+	res := runBench(t, "noisy", "--customers", "5", "--duration", "1s", "--abuser-conns", "20")
+	assert.Equal(t, "noisy", res["scenario"])
+	assert.Greater(t, res["p99_ms_alone"], 0.0)
+	assert.Greater(t, res["p99_ms_with_abuser"], 0.0)
+	assert.Equal(t, 16.0, res["abuser_conns"], "the per-customer cap lets 16 in")
+	assert.Equal(t, 4.0, res["abuser_refused"])
+	assert.Greater(t, res["abuser_rate_limited"], 0.0)
+	assert.Equal(t, 0.0, res["others_failed"], "%v", res["first_error"])
+}

@@ -93,7 +93,7 @@ func (cl *Client) handleAgent(in *parley.Inbound) error {
 		}
 		h.disp.accept(cl.agent.ID, in.SessionID, cl.conn, in.Req)
 	case parley.FrameSend:
-		if err := validateSend(in); err != nil {
+		if err := h.validateSend(in); err != nil {
 			return err
 		}
 		return cl.toSession(in, command{kind: cmdSend, text: in.Text, cmid: in.ClientMsgID, whisper: in.Whisper})
@@ -170,8 +170,23 @@ func (cl *Client) toSession(in *parley.Inbound, c command) error {
 		return err
 	}
 	c.conn, c.req, c.from = cl.conn, in.Req, cl.me
+	if c.kind == cmdResume {
+		postAndWait(s, c)
+		return nil
+	}
 	s.post(c)
 	return nil
+}
+
+// postAndWait posts a command whose answer can be large (a resume page)
+// and waits until the session has queued it on the connection, so a
+// client pipelining such commands gets one at a time, each counted
+// against its connection's outbound budget before the next is read.
+// Errors reach the client through the command's own answer.
+func postAndWait(s *session, c command) {
+	c.done = make(chan error, 1)
+	s.post(c)
+	<-c.done
 }
 
 // acceptable explains why a session named in accept cannot be taken: it

@@ -66,12 +66,15 @@ func unknownType(t string) error {
 }
 
 // validateSend checks a send frame's text and client_msg_id.
-func validateSend(in *parley.Inbound) error {
+func (h *Hub) validateSend(in *parley.Inbound) error {
 	if strings.TrimSpace(in.Text) == "" {
 		return parley.Errorf(parley.EBadRequest, "text is required.")
 	}
 	if !utf8.ValidString(in.Text) {
 		return parley.Errorf(parley.EBadRequest, "text must be valid UTF-8.")
+	}
+	if max := h.cfg.MaxMessageChars; len(in.Text) > max && utf8.RuneCountInString(in.Text) > max {
+		return parley.Errorf(parley.ETooLarge, "text is longer than %d characters.", max)
 	}
 	if len(in.ClientMsgID) > parley.MaxClientMsgIDBytes {
 		return parley.Errorf(parley.EBadRequest, "client_msg_id is longer than %d bytes.", parley.MaxClientMsgIDBytes)
@@ -145,7 +148,19 @@ func (h *Hub) Transcript(v Viewer, sessionID string) (parley.Session, []parley.E
 		s      parley.Session
 		events []parley.Event
 	)
-	err := h.db.View(func(tx *storage.Tx) error {
+	err := h.StreamTranscript(v, sessionID, func(sess parley.Session) error { s = sess; return nil },
+		func(ev parley.Event) error { events = append(events, ev); return nil })
+	return s, events, err
+}
+
+// StreamTranscript reads a session the viewer may see and hands it to
+// head, then each of its events the viewer may see, oldest first, to
+// event, all from one read transaction and without holding the events in
+// memory. An error from the access checks comes before head is called, so
+// a caller can still answer with it; head's and event's errors end the
+// stream and are returned.
+func (h *Hub) StreamTranscript(v Viewer, sessionID string, head func(parley.Session) error, event func(parley.Event) error) error {
+	return h.db.View(func(tx *storage.Tx) error {
 		r, err := h.sessionFor(tx, v, sessionID)
 		if err != nil {
 			return err
@@ -154,24 +169,44 @@ func (h *Hub) Transcript(v Viewer, sessionID string) (parley.Session, []parley.E
 		if err != nil {
 			return err
 		}
-		s = r.Session(last)
-		events, _, err = tx.Events(sessionID, storage.EventQuery{AfterSeq: 0, NoWhispers: v.CustomerID != ""})
-		return err
+		if err := head(r.Session(last)); err != nil {
+			return err
+		}
+		return tx.EachEvent(sessionID, v.CustomerID != "", event)
 	})
-	return s, events, err
 }
 
-// CustomerSessions lists a customer's sessions of the customer window,
-// open and ended, newest first.
+// CustomerSessions lists the first page of a customer's sessions of the
+// customer window, open and ended, newest first.
 func (h *Hub) CustomerSessions(customerID string) ([]parley.Session, error) {
+	list, _, err := h.CustomerSessionsPage(customerID, "", 0)
+	return list, err
+}
+
+// CustomerSessionsPage lists a page of at most limit (0: the default) of
+// a customer's sessions of the customer window, newest first, after the
+// session before ("" for the first page), and whether more follow.
+func (h *Hub) CustomerSessionsPage(customerID, before string, limit int) ([]parley.Session, bool, error) {
+	switch {
+	case limit == 0:
+		limit = parley.DefaultSessionsLimit
+	case limit < 0 || limit > parley.MaxSessionsLimit:
+		return nil, false, parley.Errorf(parley.EBadRequest, "limit must be between 1 and %d.", parley.MaxSessionsLimit)
+	}
+	if before != "" {
+		if _, err := parley.ParseID(before); err != nil {
+			return nil, false, parley.Errorf(parley.EBadRequest, "before must be a session id.")
+		}
+	}
 	var (
 		recs []*parley.SessionRecord
 		seqs []uint64
+		more bool
 	)
 	since := h.now().Add(-h.cfg.CustomerWindow)
 	err := h.db.View(func(tx *storage.Tx) error {
 		var err error
-		if recs, err = tx.CustomerSessions(customerID, since); err != nil {
+		if recs, more, err = tx.CustomerSessionsPage(customerID, since, before, limit); err != nil {
 			return err
 		}
 		seqs = make([]uint64, len(recs))
@@ -183,13 +218,13 @@ func (h *Hub) CustomerSessions(customerID string) ([]parley.Session, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	out := make([]parley.Session, len(recs))
 	for i, r := range recs {
 		out[i] = h.wire(r, seqs[i])
 	}
-	return out, nil
+	return out, more, nil
 }
 
 // live finds the goroutine of an open session the viewer may address. A

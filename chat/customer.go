@@ -60,12 +60,12 @@ func (cl *Client) handleCustomer(in *parley.Inbound) error {
 		if err != nil {
 			return err
 		}
-		s.post(command{kind: cmdResume, conn: cl.conn, req: in.Req, from: cl.me, seq: in.AfterSeq, limit: in.Limit})
+		postAndWait(s, command{kind: cmdResume, conn: cl.conn, req: in.Req, from: cl.me, seq: in.AfterSeq, limit: in.Limit})
 	case parley.FrameSend:
 		if in.Whisper {
 			return parley.Errorf(parley.EBadRequest, "Customers cannot whisper.")
 		}
-		if err := validateSend(in); err != nil {
+		if err := h.validateSend(in); err != nil {
 			return err
 		}
 		s, err := cl.open()
@@ -94,11 +94,11 @@ func (cl *Client) handleCustomer(in *parley.Inbound) error {
 	case parley.FrameHistory:
 		return cl.history(in)
 	case parley.FrameSessions:
-		list, err := h.CustomerSessions(cl.customer.ID)
+		list, more, err := h.CustomerSessionsPage(cl.customer.ID, in.Before, in.Limit)
 		if err != nil {
 			return err
 		}
-		cl.conn.Send(encode(parley.SessionsFrame{Type: parley.FrameSessions, Re: in.Req, Sessions: list}))
+		cl.conn.Send(encode(parley.SessionsFrame{Type: parley.FrameSessions, Re: in.Req, Sessions: list, More: more}))
 	default:
 		return unknownType(in.Type)
 	}

@@ -31,7 +31,17 @@ type Config struct {
 	// AbandonAfter ends a queued session whose customer has had no
 	// connection for this long (reason abandoned). Zero turns it off.
 	AbandonAfter time.Duration
+	// SignalInterval is the shortest time between two typing (or two
+	// read) pushes of one sender in one session; faster signals are
+	// coalesced, the latest winning. Default 250ms.
+	SignalInterval time.Duration
+	// MaxMessageChars bounds the text of one message, in characters;
+	// default 4,096 (DefaultMaxMessageChars).
+	MaxMessageChars int
 }
+
+// DefaultMaxMessageChars is the default Config.MaxMessageChars.
+const DefaultMaxMessageChars = 4096
 
 // Hub is the running chat service over one database.
 type Hub struct {
@@ -73,6 +83,12 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	}
 	if cfg.QueueInterval <= 0 {
 		cfg.QueueInterval = 250 * time.Millisecond
+	}
+	if cfg.MaxMessageChars <= 0 {
+		cfg.MaxMessageChars = DefaultMaxMessageChars
+	}
+	if cfg.SignalInterval <= 0 {
+		cfg.SignalInterval = DefaultSignalInterval
 	}
 	h := &Hub{
 		db:         db,

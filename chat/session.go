@@ -98,6 +98,9 @@ type session struct {
 	// fences holds the connections whose sends are refused until they
 	// resend a failed message (see fence.go); owned by the worker.
 	fences map[Conn]string
+	// signals holds back typing and read pushes (see coalesce); owned by
+	// the worker.
+	signals map[signalKey]*signalState
 
 	box *mailbox[command]
 	// ctrl is the same mailbox as the dispatcher sees it: its posts never
@@ -247,6 +250,8 @@ func (s *session) handle(c command) {
 		s.assign(c)
 	case cmdStart:
 		s.announce(c)
+	case cmdSignalFlush:
+		s.flushSignal(c)
 	}
 }
 
@@ -537,33 +542,6 @@ func (s *session) assign(c command) {
 	s.publishExcept(ev, a.ID)
 }
 
-func (s *session) typing(c command) {
-	if c.from.Role == parley.RoleAgent && !s.rec.HasAgent(c.from.ID) {
-		s.fail(c, parley.Errorf(parley.EForbidden, "You are not in session %s.", s.id))
-		return
-	}
-	frame := encode(parley.TypingFrame{Type: parley.FrameTyping, SessionID: s.id, From: c.from, Active: c.active})
-	if c.from.Role == parley.RoleAgent {
-		s.hub.reg.toCustomer(s.customerID, nil, frame)
-	}
-	for _, a := range s.rec.Agents {
-		if a.ID != c.from.ID {
-			s.hub.reg.toAgent(a.ID, nil, frame)
-		}
-	}
-}
-
-func (s *session) read(c command) {
-	if c.seq > s.lastSeq {
-		s.fail(c, parley.Errorf(parley.EBadRequest, "seq %d is beyond the last event (%d).", c.seq, s.lastSeq))
-		return
-	}
-	frame := encode(parley.ReadFrame{Type: parley.FrameRead, SessionID: s.id, Seq: c.seq, From: c.from})
-	for _, a := range s.rec.Agents {
-		s.hub.reg.toAgent(a.ID, nil, frame)
-	}
-}
-
 // resume sends the session, one page of the events after c.seq the viewer
 // may see and a resumed frame saying how far the page reaches, as one
 // unit, so no live event can slip between them.
@@ -583,6 +561,20 @@ func (s *session) resume(c command) {
 		s.fail(c, err)
 		return
 	}
+	// A page also ends once its frames pass MaxResumePageBytes, so that
+	// one reply stays small whatever the events hold.
+	frames := make([][]byte, 0, len(events)+2)
+	frames = append(frames, encode(parley.SessionFrame{Type: parley.FrameSession, Re: c.req, Session: s.hub.wire(s.rec, s.lastSeq)}))
+	size := 0
+	for i, ev := range events {
+		f := encode(parley.EventFrame{Type: parley.FrameEvent, SessionID: s.id, Event: ev})
+		if i > 0 && size+len(f) > parley.MaxResumePageBytes {
+			events, more = events[:i], true
+			break
+		}
+		size += len(f)
+		frames = append(frames, f)
+	}
 	// through is the last seq the page covers: with more events to come,
 	// the last one shown; otherwise the whole session so far, including
 	// whispers after the last event a customer may see.
@@ -590,15 +582,13 @@ func (s *session) resume(c command) {
 	if more && len(events) > 0 {
 		through = events[len(events)-1].Seq
 	}
-	frames := make([][]byte, 0, len(events)+2)
-	frames = append(frames, encode(parley.SessionFrame{Type: parley.FrameSession, Re: c.req, Session: s.hub.wire(s.rec, s.lastSeq)}))
-	for _, ev := range events {
-		frames = append(frames, encode(parley.EventFrame{Type: parley.FrameEvent, SessionID: s.id, Event: ev}))
-	}
 	frames = append(frames, encode(parley.ResumedFrame{
 		Type: parley.FrameResumed, Re: c.req, SessionID: s.id, ThroughSeq: through, More: more,
 	}))
 	c.conn.Send(frames...)
+	if c.done != nil {
+		answer(c.done, nil)
+	}
 }
 
 // resumeLimit checks a resume's page size; 0 takes the default.

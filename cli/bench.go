@@ -17,7 +17,7 @@ import (
 
 // benchScenarios are the scenarios of parley bench, in the order "all"
 // runs them.
-var benchScenarios = []string{"throughput", "connections", "routing", "recovery", "sessions", "crash"}
+var benchScenarios = []string{"throughput", "connections", "routing", "recovery", "sessions", "noisy", "crash"}
 
 type benchOptions struct {
 	url       string
@@ -43,14 +43,15 @@ type benchOptions struct {
 	sessions int
 	runs     int
 
-	cycles int
+	cycles      int
+	abuserConns int
 }
 
 func newCmdBench(g *globalOptions) *cobra.Command {
 	o := &benchOptions{}
 	cmd := &cobra.Command{
 		Use:   "bench SCENARIO",
-		Short: "Measure a server under load: throughput, connections, routing, recovery, sessions, crash or all",
+		Short: "Measure a server under load: throughput, connections, routing, recovery, sessions, noisy, crash or all",
 		Long: "Drive a Parley server with simulated customers and agents over real WebSockets and measure it.\n" +
 			"The server is a child process on a temporary data directory, or the running one at --url\n" +
 			"(with --data naming its data directory). Scenarios:\n\n" +
@@ -60,6 +61,7 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 			"  routing      a queue served by agents; assignments/s, FIFO and longest-free checks\n" +
 			"  recovery     time from start to /readyz on a large database\n" +
 			"  sessions     queued sessions on idle customer connections; the server's memory per session\n" +
+			"  noisy        customers chat alone, then while one customer floods; their p99 ack latency\n" +
 			"  crash        kill -9 and restart the server at random moments while clients chat; checks\n" +
 			"               that every acknowledged message is stored once, in order, and check is clean\n" +
 			"  all          every scenario in turn\n\n" +
@@ -78,10 +80,10 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 	_ = f.MarkHidden("server-cmd")
 	f.BoolVar(&o.quiet, "quiet", false, "no live status on stderr")
 	f.BoolVar(&o.serverLog, "server-log", false, "show the child server's log on stderr")
-	f.IntVar(&o.customers, "customers", 0, "customers (throughput: 100; routing: 10000)")
+	f.IntVar(&o.customers, "customers", 0, "customers (throughput: 100; routing: 10000; noisy: 100)")
 	f.IntVar(&o.agents, "agents", 0, "agents (throughput: customers/2 with capacity 2; routing: 100)")
 	f.IntVar(&o.window, "window", 4, "throughput: messages in flight per sender")
-	f.DurationVar(&o.duration, "duration", 10*time.Second, "throughput: how long to send")
+	f.DurationVar(&o.duration, "duration", 10*time.Second, "throughput: how long to send; noisy: how long each phase lasts")
 	f.Float64Var(&o.rate, "rate", 0, "throughput: fixed offered load in messages/s over all senders (0: as fast as acknowledgements allow)")
 	f.IntVar(&o.size, "size", 64, "throughput: message text size in bytes")
 	f.BoolVar(&o.noEcho, "no-echo", false, "throughput: skip the echo baseline")
@@ -90,6 +92,7 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.capacity, "capacity", 50, "routing: capacity of each agent")
 	f.IntVar(&o.events, "events", 1_000_000, "recovery: events in the database")
 	f.IntVar(&o.sessions, "sessions", 10_000, "recovery: open sessions in the database; sessions: queued sessions")
+	f.IntVar(&o.abuserConns, "abuser-conns", 64, "noisy: sockets the abusive customer tries to open")
 	f.IntVar(&o.runs, "runs", 3, "recovery: server starts to time (the median is reported)")
 	f.IntVar(&o.cycles, "cycles", 10, "crash: how many times to kill and restart the server")
 	return cmd
@@ -144,6 +147,8 @@ func runBench(cmd *cobra.Command, g *globalOptions, o *benchOptions, scenario st
 			res, err = bench.Sessions(ctx, opts, bench.SessionsConfig{Sessions: o.sessions})
 		case "crash":
 			res, err = bench.Crash(ctx, opts, bench.CrashConfig{Cycles: o.cycles})
+		case "noisy":
+			res, err = bench.Noisy(ctx, opts, bench.NoisyConfig{Customers: o.customers, Duration: o.duration, AbuserConns: o.abuserConns})
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", sc, err)

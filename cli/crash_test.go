@@ -55,7 +55,8 @@ func childEnv() []string {
 func startProc(t *testing.T, bin, data string) *proc {
 	t.Helper()
 	p := &proc{out: newSyncBuffer(), errOut: newSyncBuffer(), exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	// The load is the point here: lift the message and frame rates.
+	p.cmd = exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn", "--send-rate", "0", "--command-rate", "0")
 	p.cmd.Env = childEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errOut
 	require.NoError(t, p.cmd.Start())

@@ -43,6 +43,7 @@ type serveOptions struct {
 	abandonAfter       time.Duration
 	anonymousPerMinute int
 	metricsListen      string
+	limits             limitOptions
 }
 
 func newCmdServe(g *globalOptions) *cobra.Command {
@@ -78,6 +79,7 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.Var(newDurationValue(2*time.Minute, &o.abandonAfter), "abandon-after", "end a queued session whose customer has been disconnected this long (0: never)")
 	f.IntVar(&o.anonymousPerMinute, "anonymous-per-minute", 5, "new anonymous visitors allowed per client address per minute (0: no limit)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on; off when empty")
+	o.limits.addFlags(f)
 	return cmd
 }
 
@@ -150,14 +152,14 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		defer mln.Close()
 	}
 
-	hub, err := chat.Open(db, chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter})
+	hub, err := chat.Open(db, o.limits.chat(chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter}))
 	if err != nil {
 		return err
 	}
 	defer hub.Close()
 	adm := admin.New(db, admin.HubLive(hub))
 	demo := o.demo || isLoopback(ln.Addr())
-	api := httpapi.New(hub, httpapi.Config{
+	api := httpapi.New(hub, o.limits.http(httpapi.Config{
 		CustomerSecret: secret,
 		AgentSecret:    db.AgentSecret(),
 		AllowAnonymous: o.allowAnonymous,
@@ -171,7 +173,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		TrustedProxies: trusted,
 
 		AnonymousPerMinute: int(offIfZero(time.Duration(o.anonymousPerMinute))),
-	})
+	}))
 	if mln != nil {
 		msrv := &http.Server{Handler: api.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
 		go func() { _ = msrv.Serve(mln) }()

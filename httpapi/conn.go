@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/parley-chat/parley/parley"
 )
@@ -24,40 +26,100 @@ type wsConn struct {
 	bc   *batchConn
 	role string // "customer" or "agent"
 	tok  tokenState
+	ip   string // the client's address, as limits count it
+	// principal counts this connection against its customer or agent
+	// (set at hello); cmds limits its commands. See limits.go.
+	principal   *principal
+	principalID string
+	cmds        *rate.Limiter
 
 	mu      sync.Mutex
-	pending [][]byte   // frames waiting for the writer
-	sends   int        // Send calls those frames came from
-	writing bool       // a writer goroutine is running (or the connection is finished)
-	pingDue bool       // the writer should send a ping
-	pongDue bool       // the writer should answer a client's ping
-	pong    []byte     // the payload of the latest ping to answer
-	closing bool       // a close was asked for
-	reason  disconnect // why, once closing
-	ping    *time.Timer
-	closed  chan struct{} // closed once closing
-	done    chan struct{} // closed when the connection is finished
+	pending [][]byte // frames waiting for the writer
+	// queued counts the bytes of pending frames and of the batch being
+	// written; overSince is when it last rose above the outbound budget
+	// (zero while within it). drained is signalled when queued falls to
+	// the budget or the connection closes, for a reader held back.
+	queued    int
+	peak      int // the most queued at once, for tests and metrics
+	overSince time.Time
+	drained   *sync.Cond
+	writing   bool       // a writer goroutine is running (or the connection is finished)
+	pingDue   bool       // the writer should send a ping
+	pongDue   bool       // the writer should answer a client's ping
+	pong      []byte     // the payload of the latest ping to answer
+	closing   bool       // a close was asked for
+	reason    disconnect // why, once closing
+	ping      *time.Timer
+	closed    chan struct{} // closed once closing
+	done      chan struct{} // closed when the connection is finished
 }
 
-// Send implements chat.Conn. It never blocks: a client whose queue is full
-// is disconnected as too slow and will resume.
+// Send implements chat.Conn. It never blocks. The bytes queued for the
+// client are counted against the outbound budget: while over it, the
+// reader takes no further commands (see waitDrained), so the client's own
+// replies cannot pile up. Pushes from elsewhere still queue; a client that
+// stays over budget for longer than the write timeout, or whose queue,
+// already over budget, would pass four budgets, is disconnected as too
+// slow and will resume.
 func (c *wsConn) Send(frames ...[]byte) bool {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		return false
 	}
-	if c.sends >= c.srv.cfg.OutboundQueue {
+	// A queue within budget takes anything: the reader issues a command
+	// only then, so its answer (one page, however big) always fits.
+	budget := c.srv.cfg.OutboundBytes
+	slow := c.queued > budget && c.queued+n > 4*budget
+	if !slow && c.queued+n > budget {
+		now := time.Now()
+		if c.overSince.IsZero() {
+			c.overSince = now
+		} else if now.Sub(c.overSince) > c.srv.cfg.WriteTimeout {
+			slow = true
+		}
+	}
+	if slow {
+		queued := c.queued
 		c.mu.Unlock()
-		c.srv.log.Warn("disconnecting slow client", "role", c.role, "remote", c.ws.RemoteAddr().String())
+		c.srv.log.Warn("disconnecting slow client", "role", c.role, "remote", c.ws.RemoteAddr().String(), "queued_bytes", queued)
 		c.close(c.srv.disconnectFor(reasonSlow))
 		return false
 	}
 	c.pending = append(c.pending, frames...)
-	c.sends++
+	c.queued += n
+	c.peak = max(c.peak, c.queued)
 	c.wakeLocked()
 	c.mu.Unlock()
 	return true
+}
+
+// waitDrained holds the reader back while more than the outbound budget
+// waits to be written, so a client that pipelines commands faster than it
+// reads their replies is slowed down rather than buffered for. It reports
+// false once the connection is closing.
+func (c *wsConn) waitDrained() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.queued > c.srv.cfg.OutboundBytes && !c.closing {
+		c.drained.Wait()
+	}
+	return !c.closing
+}
+
+// wrote accounts for n bytes the writer has put on the wire.
+func (c *wsConn) wrote(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queued -= n
+	if c.queued <= c.srv.cfg.OutboundBytes {
+		c.overSince = time.Time{}
+		c.drained.Broadcast()
+	}
 }
 
 // wakeLocked starts the writer unless it is running. c.mu must be held.
@@ -81,6 +143,7 @@ func (c *wsConn) close(reason disconnect) {
 	}
 	c.closing, c.reason = true, reason
 	close(c.closed)
+	c.drained.Broadcast()
 	c.wakeLocked()
 }
 
@@ -134,7 +197,7 @@ func (c *wsConn) writeLoop() {
 		if c.pongDue {
 			pong = append([]byte{}, c.pong...)
 		}
-		c.pending, c.sends, c.pingDue, c.pongDue = nil, 0, false, false
+		c.pending, c.pingDue, c.pongDue = nil, false, false
 		if len(frames) == 0 && !ping && pong == nil && !closing {
 			c.writing = false
 			c.mu.Unlock()
@@ -150,7 +213,20 @@ func (c *wsConn) writeLoop() {
 			c.finish(reason)
 			return
 		}
-		if err := c.writeBatch(frames, ping, pong); err != nil {
+		err := c.writeBatch(frames, ping, pong)
+		n := 0
+		for _, f := range frames {
+			n += len(f)
+		}
+		c.wrote(n)
+		var ne net.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &ne) && ne.Timeout():
+			// The client took nothing for a whole write timeout.
+			c.srv.log.Warn("disconnecting slow client", "role", c.role, "remote", c.ws.RemoteAddr().String(), "stalled", c.srv.cfg.WriteTimeout)
+			c.close(c.srv.disconnectFor(reasonSlow))
+		default:
 			c.close(c.srv.disconnectFor(reasonInternal))
 		}
 	}
@@ -204,9 +280,15 @@ func (s *Server) serveWS(role string) http.HandlerFunc {
 			writeError(w, parley.Errorf(parley.EUnavailable, "Server is shutting down."))
 			return
 		}
+		ip := clientIP(r)
+		if err := s.admitConn(role, ip); err != nil {
+			writeError(w, err)
+			return
+		}
 		hw := &hijackWriter{ResponseWriter: w}
 		ws, err := s.upgrader.Upgrade(hw, r, nil)
 		if err != nil {
+			s.unadmit(role, ip)
 			return // the upgrader has answered
 		}
 		c := &wsConn{
@@ -214,10 +296,13 @@ func (s *Server) serveWS(role string) http.HandlerFunc {
 			ws:     ws,
 			bc:     hw.conn,
 			role:   role,
-			tok:    tokenState{ip: clientIP(r)},
+			tok:    tokenState{ip: ip},
+			ip:     ip,
+			cmds:   s.newCommandLimiter(),
 			closed: make(chan struct{}),
 			done:   make(chan struct{}),
 		}
+		c.drained = sync.NewCond(&c.mu)
 		c.mu.Lock()
 		c.ping = time.AfterFunc(s.cfg.PingInterval, c.pingTick)
 		c.mu.Unlock()

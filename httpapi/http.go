@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -77,12 +78,22 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	list, err := s.hub.CustomerSessions(v.CustomerID)
+	q := r.URL.Query()
+	limit := 0
+	if l := q.Get("limit"); l != "" {
+		n, err := uintParam(l, "limit")
+		if err != nil || n == 0 || n > parley.MaxSessionsLimit {
+			writeError(w, parley.Errorf(parley.EBadRequest, "limit must be between 1 and %d.", parley.MaxSessionsLimit))
+			return
+		}
+		limit = int(n)
+	}
+	list, more, err := s.hub.CustomerSessionsPage(v.CustomerID, q.Get("before"), limit)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, parley.SessionsFrame{Type: parley.FrameSessions, Sessions: list})
+	writeJSON(w, http.StatusOK, parley.SessionsFrame{Type: parley.FrameSessions, Sessions: list, More: more})
 }
 
 // handleAgentCustomerSessions lists a customer's recent sessions for an
@@ -142,18 +153,41 @@ func (s *Server) handleTranscript(w http.ResponseWriter, r *http.Request) {
 	if format == "" {
 		format = "txt"
 	}
-	render, ok := transcriptFormats[format]
+	f, ok := transcriptFormats[format]
 	if !ok {
 		writeError(w, parley.Errorf(parley.EBadRequest, "format must be txt, json or html."))
 		return
 	}
-	sess, events, err := s.hub.Transcript(v, r.PathValue("id"))
-	if err != nil {
+	// The transcript streams from one read transaction: whatever its
+	// length, only a buffer's worth is held in memory.
+	bw := bufio.NewWriterSize(w, 32<<10)
+	started, n := false, 0
+	err = s.hub.StreamTranscript(v, r.PathValue("id"), func(sess parley.Session) error {
+		started = true
+		w.Header().Set("Content-Type", f.contentType)
+		w.Header().Set("Cache-Control", "no-store")
+		if format == "html" {
+			w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		}
+		return f.head(bw, sess)
+	}, func(ev parley.Event) error {
+		n++
+		return f.event(bw, n-1, ev)
+	})
+	if !started {
 		writeError(w, err)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	render(w, sess, events)
+	if err == nil {
+		err = f.tail(bw)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		// Too late for an error status: the response is cut short.
+		s.log.Warn("transcript cut short", "session", r.PathValue("id"), "err", err)
+	}
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {

@@ -28,7 +28,7 @@ const retDay = 24 * time.Hour
 // means no janitor, so only admin commands purge).
 func retHarness(t *testing.T, interval time.Duration) *harness {
 	t.Helper()
-	h := newHarness(t)
+	h := newHarness(t, noRateLimits) // live traffic sends as fast as it can
 	if interval > 0 {
 		j := admin.StartJanitor(h.db, admin.JanitorConfig{
 			Retention: parley.DefaultRetentionDays * retDay, PurgeInterval: interval, Now: h.clock.now,

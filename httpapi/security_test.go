@@ -19,6 +19,7 @@ import (
 
 	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/auth"
+	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/parley"
 )
@@ -345,6 +346,9 @@ func TestSecurityFrameTooLargeBeforeHello(t *testing.T) {
 
 func TestSecurityFrameTooLargeAfterHello(t *testing.T) {
 	h := newHarness(t)
+	// A message as long as a frame allows, above the length limit.
+	h.hubConfig = func(c *chat.Config) { c.MaxMessageChars = parley.MaxFrameBytes }
+	h.restart()
 	c, _ := h.customer("u-big")
 	secStart(t, c)
 	// Exactly the limit is fine.
@@ -712,14 +716,15 @@ func (l *slowLog) Handle(_ context.Context, r slog.Record) error {
 // sends the 4508 close frame behind the frames already on the wire.
 func TestSecuritySlowConsumer(t *testing.T) {
 	logs := &slowLog{roles: make(chan string, 16)}
-	h := newHarness(t, func(c *httpapi.Config) {
-		// Tiny, but above the few frames one event may send to one
-		// connection in a row (the agent gets agent_status, queue and
-		// assigned together): with 2, a fast agent is itself cut off as
-		// slow when GOMAXPROCS=1, because its writer cannot run between
-		// those sends.
-		c.OutboundQueue = 4
+	h := newHarness(t)
+	// Big messages, sent as fast as acks come back.
+	h.hubConfig = func(c *chat.Config) { c.MaxMessageChars = 64 << 10 }
+	h.restart(func(c *httpapi.Config) {
+		// A small budget (four of them is the hard cap), so the test need
+		// not fill megabytes of socket buffers.
+		c.OutboundBytes = 16 << 10
 		c.Logger = slog.New(logs)
+		noRateLimits(c)
 	})
 
 	// The slow customer: a raw connection with a small receive buffer.

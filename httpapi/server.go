@@ -42,10 +42,18 @@ type Config struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds each write to a client; default 10s.
 	WriteTimeout time.Duration
-	// OutboundQueue is how many sends may wait for a slow client
-	// before it is disconnected; default 256. It must exceed the largest
-	// burst one event sends to one connection (a handful of frames).
-	OutboundQueue int
+	// OutboundBytes is the outbound budget of one connection: while more
+	// bytes than this wait to be written, its commands are not read; a
+	// client over it for longer than WriteTimeout, or at four times it, is
+	// disconnected as too slow. Default 1 MiB.
+	OutboundBytes int
+	// Limits against abuse (limits.go, docs/security.md): connections per
+	// customer, agent and address, customer connections in all (default
+	// from the file limit), messages per second per customer and frames
+	// per second per connection. Zero takes the default; negative lifts it.
+	MaxConnsPerCustomer, MaxConnsPerAgent, MaxConnsPerIP, MaxCustomerConns int
+	SendRate, CommandRate                                                  float64
+	SendBurst, CommandBurst                                                int
 	// VisitorTTL is how long a visitor token lasts; default and at most
 	// MaxTokenTTL. Each hello with a visitor token gets a fresh one.
 	VisitorTTL time.Duration
@@ -96,6 +104,7 @@ type Server struct {
 	visitors *keyedLimiter // new visitors per client address
 
 	handoff handoff // see drain.go
+	limits  connLimits
 
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{}
@@ -114,9 +123,10 @@ func New(hub *chat.Hub, cfg Config) *Server {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
-	if cfg.OutboundQueue <= 0 {
-		cfg.OutboundQueue = 256
+	if cfg.OutboundBytes <= 0 {
+		cfg.OutboundBytes = DefaultOutboundBytes
 	}
+	cfg = withLimitDefaults(cfg)
 	if cfg.MaxTokenTTL == 0 {
 		cfg.MaxTokenTTL = DefaultMaxTokenTTL
 	}
@@ -228,11 +238,17 @@ func (s *Server) authenticate(c *wsConn, in *parley.Inbound) (*chat.Client, erro
 		if err != nil {
 			return nil, err
 		}
+		if err := s.claim(c, t.ID); err != nil {
+			return nil, err
+		}
 		c.expireAt(t.Expires)
 		return s.hub.AttachAgent(c, t.ID, t.Gen, in.Req)
 	}
 	cust, token, exp, err := s.customerHello(c, in.Token, now)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.claim(c, cust.ID); err != nil {
 		return nil, err
 	}
 	c.expireAt(exp)

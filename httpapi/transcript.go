@@ -5,30 +5,54 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"net/http"
 	"strings"
 
 	"github.com/parley-chat/parley/parley"
 )
 
-// transcriptFormats renders a session and its events for export.
-var transcriptFormats = map[string]func(http.ResponseWriter, parley.Session, []parley.Event){
-	"txt":  renderText,
-	"json": renderJSON,
-	"html": renderHTML,
+// transcriptFormat writes a transcript piece by piece: head once, event
+// for each event (i counts them from 0), then tail, so that a transcript
+// of any length streams out without being held in memory.
+type transcriptFormat struct {
+	contentType string
+	head        func(w io.Writer, s parley.Session) error
+	event       func(w io.Writer, i int, ev parley.Event) error
+	tail        func(w io.Writer) error
 }
 
-func renderJSON(w http.ResponseWriter, s parley.Session, events []parley.Event) {
-	w.Header().Set("Content-Type", "application/json")
-	if events == nil {
-		events = []parley.Event{}
-	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"session": s, "events": events})
-}
-
-func renderText(w http.ResponseWriter, s parley.Session, events []parley.Event) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	WriteTranscript(w, s, events)
+// transcriptFormats are the formats of GET .../transcript.
+var transcriptFormats = map[string]transcriptFormat{
+	"txt": {"text/plain; charset=utf-8", textHead, textEvent, func(io.Writer) error { return nil }},
+	"json": {"application/json", func(w io.Writer, s parley.Session) error {
+		b, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, `{"session":%s,"events":[`, b)
+		return err
+	}, func(w io.Writer, i int, ev parley.Event) error {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			if _, err := io.WriteString(w, ","); err != nil {
+				return err
+			}
+		}
+		_, err = w.Write(b)
+		return err
+	}, func(w io.Writer) error {
+		_, err := io.WriteString(w, "]}\n")
+		return err
+	}},
+	"html": {"text/html; charset=utf-8", func(w io.Writer, s parley.Session) error {
+		return htmlTranscript.ExecuteTemplate(w, "head", s)
+	}, func(w io.Writer, _ int, ev parley.Event) error {
+		return htmlTranscript.ExecuteTemplate(w, "event", ev)
+	}, func(w io.Writer) error {
+		return htmlTranscript.ExecuteTemplate(w, "tail", nil)
+	}},
 }
 
 // WriteTranscript writes a session as plain text, one entry per event.
@@ -36,15 +60,25 @@ func renderText(w http.ResponseWriter, s parley.Session, events []parley.Event) 
 // spans several lines, every further line starts with continuationMark, so
 // text a participant wrote can never pass for another entry.
 func WriteTranscript(w io.Writer, s parley.Session, events []parley.Event) {
+	_ = textHead(w, s)
+	for i, ev := range events {
+		_ = textEvent(w, i, ev)
+	}
+}
+
+func textHead(w io.Writer, s parley.Session) error {
 	fmt.Fprintf(w, "Session %s (%s)\nCustomer: %s\nCreated: %s\n", oneEntry(s.ID), oneEntry(s.State),
 		oneEntry(customerName(s.Customer)), s.CreatedAt.Format(parley.TimeLayout))
 	if !s.EndedAt.IsZero() {
 		fmt.Fprintf(w, "Ended: %s (%s)\n", s.EndedAt.Format(parley.TimeLayout), oneEntry(s.EndReason))
 	}
-	fmt.Fprintln(w)
-	for _, ev := range events {
-		fmt.Fprintf(w, "[%s] #%d %s\n", ev.At.Format(parley.TimeLayout), ev.Seq, oneEntry(describe(ev)))
-	}
+	_, err := fmt.Fprintln(w)
+	return err
+}
+
+func textEvent(w io.Writer, _ int, ev parley.Event) error {
+	_, err := fmt.Fprintf(w, "[%s] #%d %s\n", ev.At.Format(parley.TimeLayout), ev.Seq, oneEntry(describe(ev)))
+	return err
 }
 
 // continuationMark starts every line of a plain-text transcript entry but
@@ -110,10 +144,10 @@ var htmlTranscript = template.Must(template.New("t").Funcs(template.FuncMap{
 	"when":     func(t parley.Time) string { return t.Format(parley.TimeLayout) },
 	"describe": describe,
 	"customer": customerName,
-}).Parse(`<!doctype html>
+}).Parse(`{{define "head"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Transcript {{.S.ID}}</title>
+<title>Transcript {{.ID}}</title>
 <style>
 body{font:15px/1.5 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#222}
 header{border-bottom:1px solid #ddd;margin-bottom:1rem}
@@ -123,18 +157,9 @@ li.customer{background:#e8f0fe}li.whisper{background:#fff4d6;border-left:3px sol
 li.system{background:none;color:#666;font-style:italic}
 time{color:#888;font-size:.8em;margin-right:.5em}
 </style></head><body>
-<header><h1>Conversation {{.S.ID}}</h1>
-<p>Customer: {{customer .S.Customer}} · State: {{.S.State}} · Started {{when .S.CreatedAt}}{{if not .S.EndedAt.IsZero}} · Ended {{when .S.EndedAt}} ({{.S.EndReason}}){{end}}</p></header>
-<ol>{{range .E}}
-<li class="{{if eq .Kind "message"}}{{.From.Role}}{{if .Whisper}} whisper{{end}}{{else}}system{{end}}"><time>{{when .At}}</time>{{describe .}}</li>{{end}}
+<header><h1>Conversation {{.ID}}</h1>
+<p>Customer: {{customer .Customer}} · State: {{.State}} · Started {{when .CreatedAt}}{{if not .EndedAt.IsZero}} · Ended {{when .EndedAt}} ({{.EndReason}}){{end}}</p></header>
+<ol>{{end}}{{define "event"}}
+<li class="{{if eq .Kind "message"}}{{.From.Role}}{{if .Whisper}} whisper{{end}}{{else}}system{{end}}"><time>{{when .At}}</time>{{describe .}}</li>{{end}}{{define "tail"}}
 </ol></body></html>
-`))
-
-func renderHTML(w http.ResponseWriter, s parley.Session, events []parley.Event) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	_ = htmlTranscript.Execute(w, struct {
-		S parley.Session
-		E []parley.Event
-	}{s, events})
-}
+{{end}}`))

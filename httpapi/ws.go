@@ -52,6 +52,12 @@ func (c *wsConn) readFrames(client *chat.Client) {
 		return c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	})
 	for {
+		if !c.waitDrained() {
+			return
+		}
+		// The wait may have outlasted the read deadline, through no fault
+		// of the client's.
+		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
 		in, ok := c.read()
 		if !ok {
 			return
@@ -60,7 +66,13 @@ func (c *wsConn) readFrames(client *chat.Client) {
 			continue
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
-		c.handle(client, in)
+		handle, ok := c.limit(in)
+		if !ok {
+			return
+		}
+		if handle {
+			c.handle(client, in)
+		}
 	}
 }
 
@@ -74,6 +86,7 @@ func (c *wsConn) end(client *chat.Client) {
 	c.close(c.srv.disconnectFor(reasonNormal))
 	<-c.done
 	c.srv.untrack(c)
+	c.srv.release(c)
 }
 
 // handle runs one frame through chat, containing any panic to that frame.

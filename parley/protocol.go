@@ -19,10 +19,17 @@ const (
 	// DefaultResumeLimit and MaxResumeLimit bound the events of one resume
 	// page.
 	DefaultResumeLimit = 500
+	MaxResumeLimit     = 1000
+	// DefaultSessionsLimit and MaxSessionsLimit bound a page of a
+	// customer's sessions list.
+	DefaultSessionsLimit = 50
+	MaxSessionsLimit     = 200
+	// MaxResumePageBytes bounds the encoded events of one resume page: a
+	// page ends early (with more) rather than grow past it.
+	MaxResumePageBytes = 256 << 10
 	// DefaultQueueListLimit and MaxQueueListLimit bound a queue_list answer.
 	DefaultQueueListLimit = 100
 	MaxQueueListLimit     = 500
-	MaxResumeLimit        = 1000
 )
 
 // Client frame types.
@@ -65,6 +72,7 @@ type Inbound struct {
 	SessionID   string `json:"session_id,omitempty"`
 	AfterSeq    uint64 `json:"after_seq,omitempty"`
 	BeforeSeq   uint64 `json:"before_seq,omitempty"`
+	Before      string `json:"before,omitempty"` // sessions: the page's cursor
 	Limit       int    `json:"limit,omitempty"`
 	Text        string `json:"text,omitempty"`
 	ClientMsgID string `json:"client_msg_id,omitempty"`
@@ -184,11 +192,14 @@ type HistoryFrame struct {
 	More      bool    `json:"more"`
 }
 
-// SessionsFrame lists a customer's recent sessions, newest first.
+// SessionsFrame is one page of a customer's recent sessions, newest
+// first. With More, the next page is asked for with before set to the id
+// of the last session of this one.
 type SessionsFrame struct {
 	Type     string    `json:"type"`
 	Re       string    `json:"re,omitempty"`
 	Sessions []Session `json:"sessions"`
+	More     bool      `json:"more"`
 }
 
 // QueueListFrame answers an agent's queue_list: the waiting sessions,

@@ -215,3 +215,31 @@ func (tx *Tx) Events(sessionID string, q EventQuery) (events []parley.Event, mor
 	}
 	return events, more, nil
 }
+
+// EachEvent calls fn for every event of the session, oldest first, one at
+// a time, so a whole session can be written out without holding it in
+// memory; noWhispers skips whispers. It stops at fn's first error.
+func (tx *Tx) EachEvent(sessionID string, noWhispers bool, fn func(parley.Event) error) error {
+	sid, err := parseID(sessionID)
+	if err != nil {
+		return err
+	}
+	b, err := tx.bucket(bucketEvents)
+	if err != nil {
+		return err
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(sid[:]); k != nil && bytes.HasPrefix(k, sid[:]); k, v = c.Next() {
+		var ev parley.Event
+		if err := decode(v, &ev); err != nil {
+			return fmt.Errorf("event %x of session %s: %w", k[idLen:], sessionID, err)
+		}
+		if noWhispers && ev.Whisper {
+			continue
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}

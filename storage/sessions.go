@@ -194,48 +194,85 @@ func (tx *Tx) indexedSession(id []byte) (*parley.SessionRecord, error) {
 // first. It walks the customer index backwards from the newest entry and
 // stops at the first one older than since.
 func (tx *Tx) CustomerSessions(customerID string, since time.Time) ([]*parley.SessionRecord, error) {
+	out, _, err := tx.CustomerSessionsPage(customerID, since, "", 0)
+	return out, err
+}
+
+// CustomerSessionsPage returns one page of CustomerSessions: at most limit
+// sessions (0: all) that come after the session before (an id from an
+// earlier page; "" starts at the newest), and whether more follow. An open
+// session older than since comes last. A before that is not one of the
+// customer's sessions is a bad_request.
+func (tx *Tx) CustomerSessionsPage(customerID string, since time.Time, before string, limit int) ([]*parley.SessionRecord, bool, error) {
+	out := []*parley.SessionRecord{}
 	if customerID == "" || len(customerID) > maxCustomerIDBytes {
-		return []*parley.SessionRecord{}, nil
+		return out, false, nil
 	}
 	b, err := tx.bucket(bucketCustomerSessions)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	open, err := tx.OpenSessionOf(customerID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	// The open session is listed from the index when it is in the window,
+	// and after the window's sessions otherwise.
+	openLast := open != nil && open.CreatedAt.Before(since)
 	prefix := customerPrefix(customerID)
-	sinceMS := msKey(since)
-	sinceKey := append(bytes.Clone(prefix), sinceMS[:]...)
-	out := []*parley.SessionRecord{}
-	haveOpen := false
 	c := b.Cursor()
 	var k []byte
-	if end := prefixEnd(prefix); end == nil {
-		k, _ = c.Last()
-	} else if k, _ = c.Seek(end); k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
+	switch {
+	case before != "":
+		r, err := tx.Session(before)
+		if parley.ErrorCode(err) == parley.ENotFound || (err == nil && r.Customer.ID != customerID) {
+			return nil, false, parley.Errorf(parley.EBadRequest, "before is not one of your sessions.")
+		} else if err != nil {
+			return nil, false, err
+		}
+		if openLast && r.ID == open.ID {
+			return out, false, nil // the open session was the last
+		}
+		sid, err := parseID(r.ID)
+		if err != nil {
+			return nil, false, err
+		}
+		if k, _ = c.Seek(customerKey(customerID, r.CreatedAt.Time, sid)); k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+	default:
+		if end := prefixEnd(prefix); end == nil {
+			k, _ = c.Last()
+		} else if k, _ = c.Seek(end); k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
 	}
+	sinceMS := msKey(since)
+	sinceKey := append(bytes.Clone(prefix), sinceMS[:]...)
 	for ; k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, sinceKey) >= 0; k, _ = c.Prev() {
 		r, err := tx.indexedSession(k[len(k)-idLen:])
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if r.CreatedAt.Before(since) {
 			continue // same millisecond as since but earlier
 		}
-		if open != nil && r.ID == open.ID {
-			haveOpen = true
+		if limit > 0 && len(out) == limit {
+			return out, true, nil
 		}
 		out = append(out, r)
 	}
-	if open != nil && !haveOpen {
+	if openLast {
+		if limit > 0 && len(out) == limit {
+			return out, true, nil
+		}
 		out = append(out, open)
 	}
-	return out, nil
+	return out, false, nil
 }
 
 // QueuedSessions returns the queued sessions in queue order: by QueuedAt,

@@ -1,0 +1,275 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// NoisyConfig configures the noisy scenario.
+type NoisyConfig struct {
+	// Customers is the number of well-behaved customers; default 100.
+	Customers int
+	// Rate is the messages per second each of them sends; default 2.
+	Rate float64
+	// Duration is how long each phase (alone, with the abuser) lasts;
+	// default 5s.
+	Duration time.Duration
+	// AbuserConns is how many sockets the abusive customer tries to open;
+	// default 64 (the server lets in as many as --max-conns-per-customer).
+	AbuserConns int
+}
+
+// NoisyResult is what the noisy scenario reports: the well-behaved
+// customers' acknowledgement latency alone and while one customer floods,
+// and what became of the flood.
+type NoisyResult struct {
+	Scenario  string  `json:"scenario"`
+	Customers int     `json:"customers"`
+	Rate      float64 `json:"rate_per_customer"`
+	DurationS float64 `json:"duration_s"`
+	// P99MsAlone and P99MsWithAbuser are the others' p99 ack latencies.
+	P99MsAlone      float64 `json:"p99_ms_alone"`
+	P99MsWithAbuser float64 `json:"p99_ms_with_abuser"`
+	P50MsAlone      float64 `json:"p50_ms_alone"`
+	P50MsWithAbuser float64 `json:"p50_ms_with_abuser"`
+	// Ratio is p99_ms_with_abuser / p99_ms_alone (target: at most 2).
+	Ratio float64 `json:"ratio"`
+	// OthersFailed counts the others' sends that got no ack.
+	OthersFailed int64 `json:"others_failed"`
+	// The abuser: sockets let in and refused, frames written, messages
+	// acknowledged (stored) and refused as rate_limited.
+	AbuserConns       int    `json:"abuser_conns"`
+	AbuserRefused     int    `json:"abuser_refused"`
+	AbuserFrames      int64  `json:"abuser_frames"`
+	AbuserAcked       int64  `json:"abuser_acked"`
+	AbuserRateLimited int64  `json:"abuser_rate_limited"`
+	FirstError        string `json:"first_error,omitempty"`
+}
+
+// noisyLimits are serve's default limits: the scenario measures them,
+// where the other scenarios lift them.
+var noisyLimits = []string{"--max-conns-per-customer", "16", "--send-rate", "10", "--send-burst", "20",
+	"--command-rate", "50", "--command-burst", "100"}
+
+// Noisy has cfg.Customers customers chat at cfg.Rate messages per second
+// each, first alone and then while one abusive customer floods its own
+// session from as many sockets as it may open (sends, typing and history
+// requests, pipelined without waiting for answers), and reports the
+// others' ack latencies in both phases.
+func Noisy(ctx context.Context, o Options, cfg NoisyConfig) (*NoisyResult, error) {
+	if cfg.Customers <= 0 {
+		cfg.Customers = 100
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 2
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = 5 * time.Second
+	}
+	if cfg.AbuserConns <= 0 {
+		cfg.AbuserConns = 64
+	}
+	if o.URL == "" {
+		o.ServeArgs = append(append([]string{}, noisyLimits...), o.ServeArgs...)
+	}
+	st := &status{w: o.Status}
+	defer st.done()
+	st.printf("noisy: starting server")
+	srv, err := startServer(ctx, &o, "")
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	if err := srv.waitReady(ctx, time.Minute); err != nil {
+		return nil, err
+	}
+	res := &NoisyResult{Scenario: "noisy", Customers: cfg.Customers, Rate: cfg.Rate, DurationS: cfg.Duration.Seconds()}
+	var firstErr sync.Once
+	noteErr := func(err error) { firstErr.Do(func() { res.FirstError = err.Error() }) }
+	run := randomHex(4)
+
+	// The well-behaved customers, each with an open (queued) session.
+	others := make([]*conn, cfg.Customers)
+	defer closeAll(others)
+	err = parallel(ctx, cfg.Customers, 16, func(i int) error {
+		tok, err := srv.customerToken(fmt.Sprintf("calm-%s-%d", run, i))
+		if err != nil {
+			return err
+		}
+		if others[i], err = srv.dialHello(ctx, i, "/v1/customer/ws", tok); err != nil {
+			return err
+		}
+		if err := others[i].send(map[string]any{"type": "start", "req": "start"}); err != nil {
+			return err
+		}
+		_, err = others[i].expect(30*time.Second, "session")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect customers: %w", err)
+	}
+
+	st.printf("noisy: %d customers chatting alone", cfg.Customers)
+	alone, failed := chatPhase(ctx, others, cfg, noteErr)
+	res.OthersFailed += failed
+
+	// The abuser.
+	tok, err := srv.customerToken("abuser-" + run)
+	if err != nil {
+		return nil, err
+	}
+	abusers := make([]*conn, 0, cfg.AbuserConns)
+	defer func() { closeAll(abusers) }()
+	for i := range cfg.AbuserConns {
+		c, err := srv.dialHello(ctx, cfg.Customers+i, "/v1/customer/ws", tok)
+		if err != nil {
+			res.AbuserRefused++
+			continue
+		}
+		abusers = append(abusers, c)
+	}
+	res.AbuserConns = len(abusers)
+	if len(abusers) == 0 {
+		return nil, errors.New("the abuser could not connect at all")
+	}
+	if err := abusers[0].send(map[string]any{"type": "start", "req": "start"}); err != nil {
+		return nil, err
+	}
+	if _, err := abusers[0].expect(30*time.Second, "session"); err != nil {
+		return nil, err
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	text := strings.Repeat("x", 1000)
+	for i, c := range abusers {
+		wg.Add(2)
+		go func() { // read and count everything, promptly
+			defer wg.Done()
+			for {
+				f, err := c.read()
+				if err != nil {
+					return
+				}
+				switch {
+				case f.Type == "sent":
+					atomic.AddInt64(&res.AbuserAcked, 1)
+				case f.Type == "error" && f.Code == "rate_limited":
+					atomic.AddInt64(&res.AbuserRateLimited, 1)
+				}
+			}
+		}()
+		go func() { // flood without waiting for answers
+			defer wg.Done()
+			// Frames are built cheaply, so that the flood measures the
+			// server rather than this process's encoder.
+			var buf []byte
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				switch n % 4 {
+				case 0, 1:
+					buf = fmt.Appendf(buf[:0], `{"type":"send","text":%q,"client_msg_id":"a%d-%d","req":"%d"}`, text, i, n, n)
+				case 2:
+					buf = append(buf[:0], `{"type":"typing","active":true}`...)
+				case 3:
+					buf = append(buf[:0], `{"type":"sessions","req":"s"}`...)
+				}
+				if c.write(buf) != nil {
+					return
+				}
+				atomic.AddInt64(&res.AbuserFrames, 1)
+			}
+		}()
+	}
+	st.printf("noisy: %d customers chatting while one floods from %d sockets", cfg.Customers, len(abusers))
+	with, failed := chatPhase(ctx, others, cfg, noteErr)
+	res.OthersFailed += failed
+	close(stop)
+	closeAll(abusers)
+	wg.Wait()
+
+	p := percentiles(alone, 0.5, 0.99)
+	res.P50MsAlone, res.P99MsAlone = p[0], p[1]
+	p = percentiles(with, 0.5, 0.99)
+	res.P50MsWithAbuser, res.P99MsWithAbuser = p[0], p[1]
+	if res.P99MsAlone > 0 {
+		res.Ratio = round3(res.P99MsWithAbuser / res.P99MsAlone)
+	}
+	return res, ctx.Err()
+}
+
+// chatPhase has every customer send at cfg.Rate for cfg.Duration, each
+// message after the previous one's ack, and returns the ack latencies in
+// milliseconds and how many sends failed.
+func chatPhase(ctx context.Context, conns []*conn, cfg NoisyConfig, noteErr func(error)) ([]float64, int64) {
+	var (
+		mu     sync.Mutex
+		lats   []float64
+		failed atomic.Int64
+		wg     sync.WaitGroup
+	)
+	interval := time.Duration(float64(time.Second) / cfg.Rate)
+	end := time.Now().Add(cfg.Duration)
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Spread the customers over the interval.
+			next := time.Now().Add(interval * time.Duration(i) / time.Duration(len(conns)))
+			for n := 0; ctx.Err() == nil; n++ {
+				if d := time.Until(next); d > 0 {
+					t := time.NewTimer(d)
+					<-t.C
+				}
+				if time.Now().After(end) {
+					return
+				}
+				next = next.Add(interval)
+				req := fmt.Sprintf("m%d", n)
+				start := time.Now()
+				err := c.send(map[string]any{"type": "send", "text": "hello there", "client_msg_id": randomHex(6), "req": req})
+				if err == nil {
+					err = awaitAck(c, req)
+				}
+				if err != nil {
+					failed.Add(1)
+					noteErr(err)
+					return
+				}
+				ms := float64(time.Since(start).Microseconds()) / 1000
+				mu.Lock()
+				lats = append(lats, ms)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return lats, failed.Load()
+}
+
+// awaitAck reads until the answer to req: a sent frame, or an error.
+func awaitAck(c *conn, req string) error {
+	_ = c.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	defer func() { _ = c.ws.SetReadDeadline(time.Time{}) }()
+	for {
+		f, err := c.read()
+		if err != nil {
+			return err
+		}
+		if f.Re != req {
+			continue
+		}
+		if f.Type != "sent" {
+			return fmt.Errorf("send answered %s %s: %s", f.Type, f.Code, f.Message)
+		}
+		return nil
+	}
+}
