@@ -221,6 +221,9 @@ func (s *server) start(ln net.Listener) {
 		Accounts:       s.admin,
 		Demo:           s.opts.demo,
 		HelloTimeout:   5 * time.Second,
+		// Tests seed long chats through the socket faster than a person
+		// types; the limits have tests of their own (httpapi).
+		SendRate: -1,
 	})
 	s.http = &http.Server{
 		Handler:           s.api,

@@ -101,8 +101,25 @@ func TestWidgetChat(t *testing.T) {
 	// Start: the visitor waits in the queue with a position.
 	tb.frameSend("Hello, my order is late")
 	tb.frameWaitText("#queue-position", "You are next in line")
-	tb.frameWaitText("#queue-wait", "Estimated wait")
+	tb.frameWaitText("#queue-wait", "No one from the team is online")
 	tb.waitBubble("Hello, my order is late")
+	tb.screenshot("widget-queued-offline")
+
+	// An agent at capacity comes online: still no free slot, but now there
+	// is a wait estimate. Bo takes another customer by hand while offline,
+	// then goes available with its one slot full.
+	other, _ := srv.customerWS(srv.customerToken("u-other", "Other"))
+	other.send(wsclient.Frame{"type": "start"})
+	otherID := other.expect("session").Obj("session").Str("id")
+	boEmail, boPW := srv.addAgent("Bo", 1)
+	bo := srv.dial("/v1/agent/ws")
+	bo.send(wsclient.Frame{"type": "hello", "token": srv.agentToken(boEmail, boPW)})
+	bo.expect("welcome")
+	bo.send(wsclient.Frame{"type": "accept", "session_id": otherID})
+	require.Equal(t, otherID, bo.expect("assigned").Obj("session").Str("id"))
+	bo.available()
+	tb.frameWaitText("#queue-wait", "Estimated wait")
+	tb.frameWaitText("#queue-position", "You are next in line")
 	tb.screenshot("widget-queued")
 
 	// An agent goes available and is assigned the chat.

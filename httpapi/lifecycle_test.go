@@ -24,7 +24,8 @@ func TestLifecycle(t *testing.T) {
 	sid := s.str("id")
 	assert.Equal(t, "queued", s.str("state"))
 	assert.Equal(t, 1, s.num("position"))
-	assert.Contains(t, s, "ewt_s")
+	assert.Equal(t, 0, s.num("agents_available"))
+	assert.NotContains(t, s, "ewt_s", "no estimate while no agent is available")
 	ev := cust.expectEvent("queued")
 	assert.Equal(t, 1, ev.num("seq"))
 

@@ -673,15 +673,12 @@ function render() {
   ui.intro.hidden = !!s || S.pending.length > 0;
   ui.queueCard.hidden = state !== 'queued';
   if (state === 'queued') {
-    const noAgents = s.agents_available === 0 || s.ewt_s == null;
-    if (noAgents) {
-      ui.queuePos.textContent = 'No one from the team is online right now.';
-      ui.queueWait.textContent = 'Leave your message: we will answer here as soon as someone is back.';
-    } else {
-      ui.queuePos.textContent = s.position === 1 ? 'You are next in line.'
-        : s.position ? 'You are number ' + s.position + ' in line.' : 'Waiting for an agent…';
-      ui.queueWait.textContent = 'Estimated wait: ' + wait(s.ewt_s) + '.';
-    }
+    ui.queuePos.textContent = s.position === 1 ? 'You are next in line.'
+      : s.position ? 'You are number ' + s.position + ' in line.' : 'Waiting for an agent…';
+    // With nobody available the server sends no estimate: say so plainly.
+    ui.queueWait.textContent = s.agents_available === 0 || s.ewt_s == null
+      ? 'No one from the team is online right now; we will answer here as soon as someone is back.'
+      : 'Estimated wait: ' + wait(s.ewt_s) + '.';
   }
   ui.endedCard.hidden = state !== 'ended';
   ui.endBtn.hidden = !(state === 'queued' || state === 'active') || !ui.pastView.hidden;
