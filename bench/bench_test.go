@@ -138,3 +138,22 @@ func TestBenchNoisySmoke(t *testing.T) {
 	assert.Greater(t, res["abuser_rate_limited"], 0.0)
 	assert.Equal(t, 0.0, res["others_failed"], "%v", res["first_error"])
 }
+
+// TestBenchRepliesSmoke runs the four reply-amplification attacks on a
+// small database and requires that each ran to its end; the RSS target is
+// for the full-size run only.
+func TestBenchRepliesSmoke(t *testing.T) {
+	res := runBench(t, "replies", "--events", "2000", "--sessions", "500", "--stall", "500ms")
+	assert.Equal(t, "replies", res["scenario"])
+	assert.Equal(t, true, res["completed"], "%v", res)
+	assert.Equal(t, 0.0, res["errors"], "%v", res["first_error"])
+	assert.Equal(t, 250.0, res["history_sent"])
+	assert.Equal(t, 20.0, res["resumed_pages"])
+	assert.Equal(t, 10.0, res["transcripts_done"])
+	assert.Equal(t, 100.0, res["sessions_replies"])
+	assert.Equal(t, 5000.0, res["sessions_listed"], "100 pages of the default 50")
+	assert.Greater(t, res["rss_base_mib"], 0.0)
+	for _, k := range []string{"rss_peak_mib", "rss_growth_mib", "met", "transcript_mib", "resume_events", "samples"} {
+		assert.Contains(t, res, k)
+	}
+}

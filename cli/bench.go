@@ -17,7 +17,7 @@ import (
 
 // benchScenarios are the scenarios of parley bench, in the order "all"
 // runs them.
-var benchScenarios = []string{"throughput", "connections", "routing", "recovery", "sessions", "noisy", "crash"}
+var benchScenarios = []string{"throughput", "connections", "routing", "recovery", "sessions", "noisy", "replies", "crash"}
 
 type benchOptions struct {
 	url       string
@@ -45,13 +45,14 @@ type benchOptions struct {
 
 	cycles      int
 	abuserConns int
+	stall       time.Duration
 }
 
 func newCmdBench(g *globalOptions) *cobra.Command {
 	o := &benchOptions{}
 	cmd := &cobra.Command{
 		Use:   "bench SCENARIO",
-		Short: "Measure a server under load: throughput, connections, routing, recovery, sessions, noisy, crash or all",
+		Short: "Measure a server under load: throughput, connections, routing, recovery, sessions, noisy, replies, crash or all",
 		Long: "Drive a Parley server with simulated customers and agents over real WebSockets and measure it.\n" +
 			"The server is a child process on a temporary data directory, or the running one at --url\n" +
 			"(with --data naming its data directory). Scenarios:\n\n" +
@@ -62,6 +63,8 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 			"  recovery     time from start to /readyz on a large database\n" +
 			"  sessions     queued sessions on idle customer connections; the server's memory per session\n" +
 			"  noisy        customers chat alone, then while one customer floods; their p99 ack latency\n" +
+			"  replies      four reply-amplification attacks at once (unread history, pipelined resumes,\n" +
+			"               slow JSON transcripts, a 15,000-session sessions list); the server's RSS growth\n" +
 			"  crash        kill -9 and restart the server at random moments while clients chat; checks\n" +
 			"               that every acknowledged message is stored once, in order, and check is clean\n" +
 			"  all          every scenario in turn\n\n" +
@@ -90,8 +93,9 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.conns, "conns", 0, "connections: idle connections (default: the file limit less a reserve)")
 	f.DurationVar(&o.settle, "settle", 3*time.Second, "connections: wait before reading the server's memory")
 	f.IntVar(&o.capacity, "capacity", 50, "routing: capacity of each agent")
-	f.IntVar(&o.events, "events", 1_000_000, "recovery: events in the database")
-	f.IntVar(&o.sessions, "sessions", 10_000, "recovery: open sessions in the database; sessions: queued sessions")
+	f.IntVar(&o.events, "events", 1_000_000, "recovery: events in the database; replies: events in the long session (default 30000)")
+	f.IntVar(&o.sessions, "sessions", 10_000, "recovery: open sessions in the database; sessions: queued sessions; replies: sessions of one customer (default 15000)")
+	f.DurationVar(&o.stall, "stall", 3*time.Second, "replies: how long the late readers wait before reading")
 	f.IntVar(&o.abuserConns, "abuser-conns", 64, "noisy: sockets the abusive customer tries to open")
 	f.IntVar(&o.runs, "runs", 3, "recovery: server starts to time (the median is reported)")
 	f.IntVar(&o.cycles, "cycles", 10, "crash: how many times to kill and restart the server")
@@ -147,6 +151,20 @@ func runBench(cmd *cobra.Command, g *globalOptions, o *benchOptions, scenario st
 			res, err = bench.Sessions(ctx, opts, bench.SessionsConfig{Sessions: o.sessions})
 		case "crash":
 			res, err = bench.Crash(ctx, opts, bench.CrashConfig{Cycles: o.cycles})
+		case "replies":
+			cfg := bench.RepliesConfig{Stall: o.stall}
+			// The shared flags' defaults are other scenarios'; replies
+			// takes them only when given.
+			if f := cmd.Flags(); f.Changed("events") {
+				cfg.Events = o.events
+			}
+			if f := cmd.Flags(); f.Changed("sessions") {
+				cfg.Sessions = o.sessions
+			}
+			if cmd.Flags().Changed("duration") {
+				cfg.Duration = o.duration
+			}
+			res, err = bench.Replies(ctx, opts, cfg)
 		case "noisy":
 			res, err = bench.Noisy(ctx, opts, bench.NoisyConfig{Customers: o.customers, Duration: o.duration, AbuserConns: o.abuserConns})
 		}
