@@ -27,9 +27,9 @@ type goneTracker struct {
 func newGoneTracker() *goneTracker { return &goneTracker{since: make(map[string]time.Time)} }
 
 // customerGone notes that a customer's last connection closed, if it has
-// an open session that could wait without it.
+// an open session that could wait without it. The registry's lock is held.
 func (h *Hub) customerGone(id string) {
-	if h.reg.customerConns(id) > 0 || h.openSessionOf(id) == nil {
+	if h.openSessionOf(id) == nil {
 		return
 	}
 	now := h.now()

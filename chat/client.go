@@ -48,8 +48,9 @@ func (cl *Client) Detach() {
 		cl.hub.disp.disconnected(cl.agent.ID)
 		return
 	}
-	cl.hub.reg.removeCustomer(cl.customer.ID, cl.conn)
-	cl.hub.customerGone(cl.customer.ID)
+	// The customer is gone from the moment its last connection is: no one
+	// can see it without connections and not yet marked gone.
+	cl.hub.reg.removeCustomerThen(cl.customer.ID, cl.conn, func() { cl.hub.customerGone(cl.customer.ID) })
 }
 
 func unknownType(t string) error {

@@ -81,6 +81,16 @@ func (r *registry) removeCustomer(id string, c Conn) {
 	r.mu.Unlock()
 }
 
+// removeCustomerThen unregisters c and, while no connection of the
+// customer can be added or counted, calls last if it was the last one.
+func (r *registry) removeCustomerThen(id string, c Conn, last func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if remove(r.customers, id, c) == 0 {
+		last()
+	}
+}
+
 // addAgent registers c and returns how many connections the agent has.
 func (r *registry) addAgent(id string, c Conn) int {
 	r.mu.Lock()
