@@ -70,10 +70,36 @@ func (c *wsConn) readFrames(client *chat.Client) {
 		if !ok {
 			return
 		}
-		if handle {
+		switch {
+		case !handle:
+		case onOwnStack(in.Type):
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				c.handle(client, in)
+			}()
+			<-done
+		default:
 			c.handle(client, in)
 		}
 	}
+}
+
+// onOwnStack reports whether a frame is handled on a short-lived goroutine
+// while the reader waits. Starting a session, reading history or a list,
+// accepting a chat: these read and write storage and encode whole sessions,
+// which grows a goroutine's stack well past what a reader needs, and a
+// reader parked afterwards keeps the grown stack for as long as its
+// connection stays open (about 4 KiB per idle customer who started a
+// session). The frequent frames stay on the reader: they only post to a
+// session. The reader waits, so frames are still handled one at a time, in
+// order.
+func onOwnStack(typ string) bool {
+	switch typ {
+	case parley.FrameSend, parley.FrameTyping, parley.FrameRead:
+		return false
+	}
+	return true
 }
 
 // end detaches the client, if any, and closes the connection once the
