@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,78 +122,22 @@ func Noisy(ctx context.Context, o Options, cfg NoisyConfig) (*NoisyResult, error
 	if err != nil {
 		return nil, err
 	}
-	abusers := make([]*conn, 0, cfg.AbuserConns)
-	defer func() { closeAll(abusers) }()
-	for i := range cfg.AbuserConns {
-		c, err := srv.dialHello(ctx, cfg.Customers+i, "/v1/customer/ws", tok)
-		if err != nil {
-			res.AbuserRefused++
-			continue
-		}
-		abusers = append(abusers, c)
-	}
-	res.AbuserConns = len(abusers)
-	if len(abusers) == 0 {
-		return nil, errors.New("the abuser could not connect at all")
-	}
-	if err := abusers[0].send(map[string]any{"type": "start", "req": "start"}); err != nil {
+	fl, err := startFlood(&o, srv.ws+"/v1/customer/ws", tok, cfg.AbuserConns)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := abusers[0].expect(30*time.Second, "session"); err != nil {
-		return nil, err
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	text := strings.Repeat("x", 1000)
-	for i, c := range abusers {
-		wg.Add(2)
-		go func() { // read and count everything, promptly
-			defer wg.Done()
-			for {
-				f, err := c.read()
-				if err != nil {
-					return
-				}
-				switch {
-				case f.Type == "sent":
-					atomic.AddInt64(&res.AbuserAcked, 1)
-				case f.Type == "error" && f.Code == "rate_limited":
-					atomic.AddInt64(&res.AbuserRateLimited, 1)
-				}
-			}
-		}()
-		go func() { // flood without waiting for answers
-			defer wg.Done()
-			// Frames are built cheaply, so that the flood measures the
-			// server rather than this process's encoder.
-			var buf []byte
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				switch n % 4 {
-				case 0, 1:
-					buf = fmt.Appendf(buf[:0], `{"type":"send","text":%q,"client_msg_id":"a%d-%d","req":"%d"}`, text, i, n, n)
-				case 2:
-					buf = append(buf[:0], `{"type":"typing","active":true}`...)
-				case 3:
-					buf = append(buf[:0], `{"type":"sessions","req":"s"}`...)
-				}
-				if c.write(buf) != nil {
-					return
-				}
-				atomic.AddInt64(&res.AbuserFrames, 1)
-			}
-		}()
-	}
-	st.printf("noisy: %d customers chatting while one floods from %d sockets", cfg.Customers, len(abusers))
+	st.printf("noisy: %d customers chatting while one floods", cfg.Customers)
 	with, failed := chatPhase(ctx, others, cfg, noteErr)
 	res.OthersFailed += failed
-	close(stop)
-	closeAll(abusers)
-	wg.Wait()
+	fr, err := fl.finish()
+	if err != nil {
+		return nil, err
+	}
+	res.AbuserConns, res.AbuserRefused = fr.Conns, fr.Refused
+	res.AbuserFrames, res.AbuserAcked, res.AbuserRateLimited = fr.Frames, fr.Acked, fr.RateLimited
+	if fr.FirstError != "" {
+		noteErr(errors.New("flood: " + fr.FirstError))
+	}
 
 	p := percentiles(alone, 0.5, 0.99)
 	res.P50MsAlone, res.P99MsAlone = p[0], p[1]

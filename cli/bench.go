@@ -45,6 +45,7 @@ type benchOptions struct {
 
 	cycles      int
 	abuserConns int
+	floodToken  string
 	stall       time.Duration
 }
 
@@ -97,12 +98,19 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.sessions, "sessions", 10_000, "recovery: open sessions in the database; sessions: queued sessions; replies: sessions of one customer (default 15000)")
 	f.DurationVar(&o.stall, "stall", 3*time.Second, "replies: how long the late readers wait before reading")
 	f.IntVar(&o.abuserConns, "abuser-conns", 64, "noisy: sockets the abusive customer tries to open")
+	// noisy runs its abusive customer as "parley bench flood", a process of
+	// its own; the scenario is not listed and not part of all.
+	f.StringVar(&o.floodToken, "flood-token", "", "flood: the abusive customer's token")
+	_ = f.MarkHidden("flood-token")
 	f.IntVar(&o.runs, "runs", 3, "recovery: server starts to time (the median is reported)")
 	f.IntVar(&o.cycles, "cycles", 10, "crash: how many times to kill and restart the server")
 	return cmd
 }
 
 func runBench(cmd *cobra.Command, g *globalOptions, o *benchOptions, scenario string) error {
+	if scenario == "flood" {
+		return bench.RunFlood(cmd.Context(), o.url, o.floodToken, o.abuserConns, g.streams.In, g.streams.Out)
+	}
 	scenarios := []string{scenario}
 	if scenario == "all" {
 		scenarios = benchScenarios
