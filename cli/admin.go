@@ -34,11 +34,22 @@ func (g *globalOptions) admin(ctx context.Context, cmd string, args, out any) er
 	return json.Unmarshal(raw, out)
 }
 
+// readOnlyAdmin names the admin commands that only read: with no server
+// running they open the file read-only, so looking never writes to it.
+var readOnlyAdmin = map[string]bool{
+	"agent.ls": true, "queue.ls": true, "sessions.ls": true, "sessions.show": true,
+	"hold.ls": true, "audit.ls": true, "stats": true,
+}
+
 func (g *globalOptions) adminOffline(ctx context.Context, cmd string, args any) (json.RawMessage, error) {
 	if err := g.requireData(); err != nil {
 		return nil, err
 	}
-	db, err := storage.Open(g.dbPath(), storage.Options{Timeout: 500 * time.Millisecond})
+	open := storage.Open
+	if readOnlyAdmin[cmd] {
+		open = storage.OpenReadOnly
+	}
+	db, err := open(g.dbPath(), storage.Options{Timeout: 500 * time.Millisecond})
 	if errors.Is(err, storage.ErrLocked) {
 		return nil, fmt.Errorf("%s is locked by a running server, but its admin socket %s does not answer; "+
 			"check that the server is healthy, or stop it and retry", g.dbPath(), g.socketPath())

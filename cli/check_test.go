@@ -108,3 +108,19 @@ func TestCheckRefusesOtherFiles(t *testing.T) {
 	runFail(t, env{}, "", "no such file", "check", "--data", dir)
 	assert.NoFileExists(t, filepath.Join(dir, "parley.db"))
 }
+
+// TestOfflineLookingNeverWrites runs the admin commands that only read
+// with no server running: each leaves the database byte-identical with
+// the same mtime, and still answers.
+func TestOfflineLookingNeverWrites(t *testing.T) {
+	dir := checkData(t)
+	same := untouched(t, filepath.Join(dir, "parley.db"))
+	for _, args := range [][]string{
+		{"agent", "ls"}, {"queue", "ls"}, {"sessions", "ls"}, {"hold", "ls"}, {"audit", "ls"}, {"stats"},
+	} {
+		out := runOK(t, env{}, "", append(args, "--data", dir)...)
+		assert.NotEmpty(t, out, "%v answers", args)
+		same()
+	}
+	assert.Contains(t, runOK(t, env{}, "", "queue", "ls", "--data", dir), "c1", "the queued session is listed")
+}
