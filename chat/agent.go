@@ -126,9 +126,8 @@ func (cl *Client) queueList(in *parley.Inbound) error {
 		return parley.Errorf(parley.EBadRequest, "limit must be between 1 and %d.", parley.MaxQueueListLimit)
 	}
 	h := cl.hub
-	order := h.disp.queueOrder()
-	out := parley.QueueListFrame{Type: parley.FrameQueueList, Re: in.Req, Waiting: len(order), Sessions: []parley.Session{}}
-	order = order[:min(limit, len(order))]
+	order, waiting := h.disp.queueHead(limit)
+	out := parley.QueueListFrame{Type: parley.FrameQueueList, Re: in.Req, Waiting: waiting, Sessions: []parley.Session{}}
 	err := h.db.View(func(tx *storage.Tx) error {
 		for _, id := range order {
 			r, err := tx.Session(id)

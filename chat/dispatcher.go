@@ -270,6 +270,13 @@ func (d *dispatcher) position(id string) (pos, ewt, avail int) {
 	return pos, ewt, avail
 }
 
+// queueHead returns the first n waiting sessions, next first, and how
+// many wait in all.
+func (d *dispatcher) queueHead(n int) (ids []string, waiting int) {
+	_ = d.call(func() { ids, waiting = d.m.QueueHead(n), d.m.Waiting() })
+	return ids, waiting
+}
+
 // queueOrder returns the waiting sessions, next first.
 func (d *dispatcher) queueOrder() (ids []string) {
 	_ = d.call(func() { ids = d.m.QueueOrder() })

@@ -52,22 +52,7 @@ func (c *fakeConn) Send(frames ...[]byte) bool {
 // next returns the next frame not yet consumed, waiting for it.
 func (c *fakeConn) next(t *testing.T) map[string]any {
 	t.Helper()
-	deadline := time.After(testWait)
-	for {
-		c.mu.Lock()
-		if c.read < len(c.frames) {
-			f := c.frames[c.read]
-			c.read++
-			c.mu.Unlock()
-			return f
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.got:
-		case <-deadline:
-			t.Fatalf("no frame after %d frames", c.read)
-		}
-	}
+	return c.waitFor(t, "next", func(map[string]any) bool { return true })
 }
 
 // waitFor consumes frames until one satisfies pred and returns it.

@@ -328,9 +328,22 @@ func (m *Machine) estimate(pos int) int {
 }
 
 // QueueOrder returns the waiting sessions, next first.
-func (m *Machine) QueueOrder() []string {
-	ids := make([]string, 0, m.router.Queue.Len())
-	m.router.Queue.Each(func(_ int, e Entry) bool { ids = append(ids, e.ID); return true })
+func (m *Machine) QueueOrder() []string { return m.QueueHead(m.router.Queue.Len()) }
+
+// Waiting returns how many sessions wait.
+func (m *Machine) Waiting() int { return m.router.Queue.Len() }
+
+// QueueHead returns the first n waiting sessions, next first; it walks
+// the queue no further than n.
+func (m *Machine) QueueHead(n int) []string {
+	ids := make([]string, 0, min(n, m.router.Queue.Len()))
+	m.router.Queue.Each(func(_ int, e Entry) bool {
+		if len(ids) == n {
+			return false
+		}
+		ids = append(ids, e.ID)
+		return true
+	})
 	return ids
 }
 
