@@ -207,12 +207,12 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	go func() { served <- srv.Serve(ln) }()
 	warnIfShared(log, g.data, "data directory", "chmod 700")
 	log.Info("parley listening", "addr", ln.Addr().String(), "data", g.data, "admin_socket", g.socketPath())
-	fmt.Fprintf(g.streams.Out, "Parley listening on http://%s (data in %s)\n", ln.Addr(), g.data)
+	// One write, so a reader that waits for the first line sees the second.
+	hint := fmt.Sprintf("Open http://%s/console/ to answer chats; the landing page / shows the widget snippet", ln.Addr())
 	if demo {
-		fmt.Fprintf(g.streams.Out, "Open http://%s/ in a browser: the agent console is at /console/, a demo page with the chat widget at /demo\n", ln.Addr())
-	} else {
-		fmt.Fprintf(g.streams.Out, "Open http://%s/console/ to answer chats; the landing page / shows the widget snippet\n", ln.Addr())
+		hint = fmt.Sprintf("Open http://%s/ in a browser: the agent console is at /console/, a demo page with the chat widget at /demo", ln.Addr())
 	}
+	fmt.Fprintf(g.streams.Out, "Parley listening on http://%s (data in %s)\n%s\n", ln.Addr(), g.data, hint)
 
 	select {
 	case <-ctx.Done():
