@@ -80,6 +80,8 @@ type Inbound struct {
 	Active      *bool  `json:"active,omitempty"`
 	Seq         uint64 `json:"seq,omitempty"`
 	Status      string `json:"status,omitempty"`
+	// Queue names the queue of a start, or filters a queue_list.
+	Queue string `json:"queue,omitempty"`
 }
 
 // ErrorFrame reports a failed command.
@@ -127,6 +129,22 @@ type AgentInfo struct {
 type QueueInfo struct {
 	Waiting     int `json:"waiting"`
 	OldestWaitS int `json:"oldest_wait_s"`
+	// Queues details each queue, by name; the totals above cover them
+	// all.
+	Queues []QueueDetail `json:"queues,omitempty"`
+}
+
+// Equal reports whether two summaries are the same.
+func (q QueueInfo) Equal(o QueueInfo) bool {
+	if q.Waiting != o.Waiting || q.OldestWaitS != o.OldestWaitS || len(q.Queues) != len(o.Queues) {
+		return false
+	}
+	for i := range q.Queues {
+		if q.Queues[i] != o.Queues[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // AgentWelcome answers an agent's hello.
@@ -243,6 +261,7 @@ type AssignedFrame struct {
 type CustomerQueueFrame struct {
 	Type       string `json:"type"`
 	SessionID  string `json:"session_id"`
+	Queue      string `json:"queue,omitempty"`
 	Position   int    `json:"position"`
 	EWTSeconds *int   `json:"ewt_s,omitempty"`
 	// AgentsAvailable counts the agents taking chats now; while it is 0

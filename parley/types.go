@@ -115,6 +115,8 @@ type Session struct {
 	AgentsAvailable *int `json:"agents_available,omitempty"`
 	// QueuedAt is when the session entered the queue, while it is queued.
 	QueuedAt Time `json:"queued_at,omitzero"`
+	// Queue names the queue the session waits, or waited, in.
+	Queue string `json:"queue,omitempty"`
 	// CustomerProfile is the customer as agents see it: verified or
 	// visitor, and the token's profile data. Only agents get it.
 	CustomerProfile *CustomerProfile `json:"customer_profile,omitempty"`
@@ -145,7 +147,13 @@ type SessionRecord struct {
 	AssignedAt Time   `json:"assigned_at,omitzero"`
 	EndedAt    Time   `json:"ended_at,omitzero"`
 	EndReason  string `json:"end_reason,omitempty"`
+	// Queue names the session's queue; empty (sessions stored before
+	// queues existed) means DefaultQueue.
+	Queue string `json:"queue,omitempty"`
 }
+
+// QueueName returns the session's queue, DefaultQueue if unset.
+func (r *SessionRecord) QueueName() string { return QueueOrDefault(r.Queue) }
 
 // Open reports whether the session has not ended.
 func (r *SessionRecord) Open() bool { return r.State != StateEnded }
@@ -182,6 +190,7 @@ func (r *SessionRecord) Session(lastSeq uint64) Session {
 		EndedAt:    r.EndedAt,
 		EndReason:  r.EndReason,
 		LastSeq:    lastSeq,
+		Queue:      r.QueueName(),
 	}
 }
 
@@ -217,6 +226,9 @@ type Agent struct {
 	// A password change, disabling the account and `parley agent logout`
 	// raise it.
 	TokenGen uint64 `json:"token_gen,omitempty"`
+	// Queues are the queues the agent serves; empty means every queue,
+	// including queues added later.
+	Queues []string `json:"queues,omitempty"`
 }
 
 // Ref returns the agent as named in sessions.

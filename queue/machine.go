@@ -1,23 +1,10 @@
 package queue
 
 import (
-	"math"
 	"slices"
 	"time"
 
 	"github.com/parley-chat/parley/parley"
-)
-
-// Wait estimates. The estimate for position p is p times a smoothed average
-// of the time between assignments: avg = EWTHistoryWeight*avg +
-// (1-EWTHistoryWeight)*gap, starting at EWTInitialGap.
-const (
-	// EWTInitialGap is the assumed time between assignments before any
-	// assignment was seen.
-	EWTInitialGap = 30 * time.Second
-	// EWTHistoryWeight is the weight of the past average when a new gap
-	// between assignments is seen; the new gap weighs 1-EWTHistoryWeight.
-	EWTHistoryWeight = 0.8
 )
 
 // EffectKind says what an Effect asks the executor to do.
@@ -38,8 +25,8 @@ const (
 	// if set, gets it as the answer to a status request and the agent's
 	// other connections get it as a push.
 	EffStatus
-	// EffPosition asks to tell Customer that Session is at Position with an
-	// estimated wait of EWTSeconds.
+	// EffPosition asks to tell Customer that Session is at Position of
+	// queue QueueName with an estimated wait of EWTSeconds.
 	EffPosition
 	// EffSummary asks to tell every agent the queue summary Queue.
 	EffSummary
@@ -61,12 +48,18 @@ type Effect struct {
 	Capacity   int
 	Position   int
 	EWTSeconds int
-	// AgentsAvailable comes with EffPosition: the agents taking chats now.
+	// AgentsAvailable comes with EffPosition: the agents serving the
+	// session's queue who take chats now.
 	AgentsAvailable int
-	Queue           parley.QueueInfo
-	Err             error
-	At              time.Time
-	Ordered         bool
+	// Queue comes with EffSummary.
+	Queue parley.QueueInfo
+	// QueueName names the session's queue (EffAssign, EffPosition).
+	QueueName string
+	// Routing comes with EffAssign: the decision, for the record.
+	Routing *parley.Routing
+	Err     error
+	At      time.Time
+	Ordered bool
 }
 
 // reservation is a slot taken for a session that its session has not yet
@@ -76,6 +69,7 @@ type reservation struct {
 	at                       time.Time // when the session entered the queue
 	queued                   bool      // taken from the queue: requeue on failure
 	reply                    any
+	routing                  *parley.Routing
 }
 
 // machineAgent is what the machine knows of one agent.
@@ -89,6 +83,18 @@ type machineAgent struct {
 	sessions map[string]struct{}
 	// stamped is the latest assigned_at given to one of its sessions.
 	stamped time.Time
+	// queues are the queues the agent serves, sorted; nil means every
+	// queue.
+	queues []string
+}
+
+// serves reports whether the agent serves the named queue.
+func (a *machineAgent) serves(queue string) bool {
+	if a.queues == nil {
+		return true
+	}
+	_, ok := slices.BinarySearch(a.queues, queue)
+	return ok
 }
 
 // AgentView describes an agent for welcomes and operators.
@@ -96,20 +102,28 @@ type AgentView struct {
 	Status   string
 	Capacity int
 	Active   int
+	// Queues are the queues the agent serves; nil means every queue.
+	Queues []string
 	// Sessions are the sessions the agent is in or has a slot reserved
 	// for.
 	Sessions []string
 }
 
 // Machine is the routing state machine: agents with their status,
-// connections and sessions, the queue of waiting sessions, slots reserved
-// for sessions being handed over, and the wait estimate. It performs no
+// connections, sessions and the queues they serve, the queues of waiting
+// sessions, slots reserved for sessions being handed over, and the
+// measured service behind wait estimates. It performs no
 // I/O, starts no goroutines and never reads the clock. Every method
 // checks its input before it changes anything, so a call either applies
 // fully or not at all, and returns the effects its executor must carry
 // out. A Machine is not safe for concurrent use.
 type Machine struct {
-	router  *Router
+	pool  *Pool
+	lanes map[string]*lane
+	// names are the lanes' names, sorted.
+	names   []string
+	laneOf  map[string]*lane  // waiting session -> its lane
+	queueOf map[string]string // open session -> its queue, as told
 	agents  map[string]*machineAgent
 	waiting map[string]string // queued session -> customer
 	lastPos map[string]int    // position each waiting customer was last told
@@ -119,24 +133,25 @@ type Machine struct {
 	holders  map[string]int
 	dirty    bool
 	lastInfo parley.QueueInfo
-	// lastAvail is the number of available agents waiting customers were
-	// last told.
-	lastAvail int
-	avgGap    float64 // seconds
-	lastMatch time.Time
+	// seen is the latest time any method was given.
+	seen time.Time
 }
 
-// NewMachine returns an empty machine.
+// NewMachine returns an empty machine with the default queue.
 func NewMachine() *Machine {
-	return &Machine{
-		router:   NewRouter(),
+	m := &Machine{
+		pool:     NewPool(),
+		lanes:    make(map[string]*lane),
+		laneOf:   make(map[string]*lane),
+		queueOf:  make(map[string]string),
 		agents:   make(map[string]*machineAgent),
 		waiting:  make(map[string]string),
 		lastPos:  make(map[string]int),
 		reserved: make(map[string]map[string]*reservation),
 		holders:  make(map[string]int),
-		avgGap:   EWTInitialGap.Seconds(),
 	}
+	m.AddQueue(parley.DefaultQueue)
+	return m
 }
 
 // ClampCapacity returns the capacity an agent configured with c gets.
@@ -156,14 +171,33 @@ func (m *Machine) SetAgent(id string, capacity int, disabled bool) []Effect {
 	if a == nil {
 		a = &machineAgent{id: id, status: parley.StatusOffline, sessions: make(map[string]struct{})}
 		m.agents[id] = a
-		m.router.Pool.Add(id, ClampCapacity(capacity))
+		m.pool.Add(id, ClampCapacity(capacity))
 	}
-	m.router.Pool.SetCapacity(id, ClampCapacity(capacity))
+	m.pool.SetCapacity(id, ClampCapacity(capacity))
 	a.disabled = disabled
 	if disabled {
 		a.status = parley.StatusOffline
 	}
 	return m.refresh(a, nil)
+}
+
+// SetAgentQueues sets the queues an agent serves; none means every queue,
+// including queues added later. Unknown agents are ignored.
+func (m *Machine) SetAgentQueues(id string, queues []string) {
+	a := m.agents[id]
+	if a == nil {
+		return
+	}
+	var qs []string
+	if len(queues) > 0 {
+		qs = slices.Clone(queues)
+		slices.Sort(qs)
+		qs = slices.Compact(qs)
+	}
+	if !slices.Equal(qs, a.queues) || (qs == nil) != (a.queues == nil) {
+		a.queues = qs
+		m.dirty = true // the agents available of queues changed
+	}
 }
 
 // HasAgent reports whether the agent is registered.
@@ -180,7 +214,7 @@ func (m *Machine) Hold(agentID, sessionID string) {
 	}
 	a.sessions[sessionID] = struct{}{}
 	m.holders[sessionID]++
-	m.router.Pool.Hold(agentID)
+	m.pool.Hold(agentID)
 }
 
 // Connected counts one more connection of a registered agent.
@@ -231,7 +265,7 @@ func (m *Machine) StatusPush(agentID string) []Effect {
 func (m *Machine) statusEffect(a *machineAgent, reply any) Effect {
 	return Effect{
 		Kind: EffStatus, Agent: a.id, Reply: reply, Status: a.status,
-		Active: len(a.sessions), Capacity: m.router.Pool.Capacity(a.id),
+		Active: len(a.sessions), Capacity: m.pool.Capacity(a.id),
 	}
 }
 
@@ -242,9 +276,9 @@ func (m *Machine) refresh(a *machineAgent, effs []Effect) []Effect {
 		a.status = parley.StatusBreak
 		effs = append(effs, m.statusEffect(a, nil))
 	}
-	was := m.router.Pool.Available(a.id)
-	m.router.Pool.SetAvailable(a.id, a.status == parley.StatusAvailable && a.conns > 0 && !a.disabled)
-	if m.router.Pool.Available(a.id) != was {
+	was := m.pool.Available(a.id)
+	m.pool.SetAvailable(a.id, a.status == parley.StatusAvailable && a.conns > 0 && !a.disabled)
+	if m.pool.Available(a.id) != was {
 		m.dirty = true // waiting customers hear how many agents are available
 	}
 	return effs
@@ -256,7 +290,7 @@ func (m *Machine) Agent(id string) (AgentView, bool) {
 	if a == nil {
 		return AgentView{}, false
 	}
-	v := AgentView{Status: a.status, Capacity: m.router.Pool.Capacity(id), Active: len(a.sessions)}
+	v := AgentView{Status: a.status, Capacity: m.pool.Capacity(id), Active: len(a.sessions), Queues: slices.Clone(a.queues)}
 	for s := range a.sessions {
 		v.Sessions = append(v.Sessions, s)
 	}
@@ -267,162 +301,7 @@ func (m *Machine) Agent(id string) (AgentView, bool) {
 // Agents calls fn for every registered agent.
 func (m *Machine) Agents(fn func(id string, v AgentView, disabled bool)) {
 	for id, a := range m.agents {
-		fn(id, AgentView{Status: a.status, Capacity: m.router.Pool.Capacity(id), Active: len(a.sessions)}, a.disabled)
-	}
-}
-
-// ---- the queue ----
-
-// Enqueue adds a waiting session of customer that entered the queue at
-// at. A session already waiting keeps its place. A session an agent holds
-// or has a slot reserved for is not queued: it has an agent, or is being
-// handed to one and is requeued if that fails.
-func (m *Machine) Enqueue(sessionID, customerID string, at time.Time) {
-	m.enqueue(sessionID, customerID, at, 0)
-}
-
-// enqueue is Enqueue for a session that may still be held by up to
-// holders agents.
-func (m *Machine) enqueue(sessionID, customerID string, at time.Time, holders int) {
-	if m.holders[sessionID] > holders {
-		return
-	}
-	if m.router.Queue.Push(Entry{ID: sessionID, At: at}) {
-		m.waiting[sessionID] = customerID
-		m.dirty = true
-	}
-}
-
-// Admitted returns a waiting session's position and wait estimate and
-// counts the position as told to its customer (the answer to start
-// carries it). pos is 0 if the session is not waiting.
-func (m *Machine) Admitted(sessionID string) (pos, ewt int) {
-	pos, ewt = m.Position(sessionID)
-	if pos > 0 {
-		m.lastPos[sessionID] = pos
-	}
-	return pos, ewt
-}
-
-// Position returns a waiting session's place (1 = next) and wait
-// estimate in seconds; pos is 0 if it is not waiting.
-func (m *Machine) Position(sessionID string) (pos, ewt int) {
-	pos = m.router.Queue.Position(sessionID)
-	return pos, m.estimate(pos)
-}
-
-// AgentsAvailable counts the agents taking chats now: available,
-// connected and enabled, whether or not they have a free slot.
-func (m *Machine) AgentsAvailable() int {
-	n := 0
-	for id := range m.agents {
-		if m.router.Pool.Available(id) {
-			n++
-		}
-	}
-	return n
-}
-
-func (m *Machine) estimate(pos int) int {
-	return int(math.Round(float64(pos) * m.avgGap))
-}
-
-// QueueOrder returns the waiting sessions, next first.
-func (m *Machine) QueueOrder() []string { return m.QueueHead(m.router.Queue.Len()) }
-
-// Waiting returns how many sessions wait.
-func (m *Machine) Waiting() int { return m.router.Queue.Len() }
-
-// QueueHead returns the first n waiting sessions, next first; it walks
-// the queue no further than n.
-func (m *Machine) QueueHead(n int) []string {
-	ids := make([]string, 0, min(n, m.router.Queue.Len()))
-	m.router.Queue.Each(func(_ int, e Entry) bool {
-		if len(ids) == n {
-			return false
-		}
-		ids = append(ids, e.ID)
-		return true
-	})
-	return ids
-}
-
-// QueueInfo summarises the queue at now.
-func (m *Machine) QueueInfo(now time.Time) parley.QueueInfo {
-	info := parley.QueueInfo{Waiting: m.router.Queue.Len()}
-	if e, ok := m.router.Queue.Front(); ok {
-		info.OldestWaitS = max(0, int(now.Sub(e.At).Seconds()))
-	}
-	return info
-}
-
-// Tick tells waiting customers whose position changed where they are and
-// agents how the queue stands, if the queue changed since the last tick.
-func (m *Machine) Tick(now time.Time) []Effect {
-	if !m.dirty {
-		return nil
-	}
-	m.dirty = false
-	var effs []Effect
-	avail := m.AgentsAvailable()
-	everyone := avail != m.lastAvail // a change concerns every waiting customer
-	m.lastAvail = avail
-	m.router.Queue.Each(func(pos int, e Entry) bool {
-		if everyone || m.lastPos[e.ID] != pos {
-			m.lastPos[e.ID] = pos
-			effs = append(effs, Effect{
-				Kind: EffPosition, Session: e.ID, Customer: m.waiting[e.ID], Position: pos, EWTSeconds: m.estimate(pos),
-				AgentsAvailable: avail,
-			})
-		}
-		return true
-	})
-	if info := m.QueueInfo(now); info != m.lastInfo {
-		m.lastInfo = info
-		effs = append(effs, Effect{Kind: EffSummary, Queue: info})
-	}
-	return effs
-}
-
-func (m *Machine) dequeue(id string) {
-	if m.router.Queue.Remove(id) {
-		delete(m.waiting, id)
-		delete(m.lastPos, id)
-		m.dirty = true
-	}
-}
-
-func (m *Machine) noteMatch(now time.Time) {
-	if !m.lastMatch.IsZero() {
-		gap := max(0, now.Sub(m.lastMatch).Seconds())
-		m.avgGap = EWTHistoryWeight*m.avgGap + (1-EWTHistoryWeight)*gap
-	}
-	m.lastMatch = now
-}
-
-// ---- routing ----
-
-// Route gives waiting sessions to routable agents for as long as both
-// exist: the oldest session to the agent whose slot has been free longest.
-func (m *Machine) Route(now time.Time) []Effect {
-	var effs []Effect
-	for {
-		if m.router.Queue.Len() == 0 {
-			return effs
-		}
-		e, _ := m.router.Queue.Front()
-		as, ok := m.router.Match()
-		if !ok {
-			return effs
-		}
-		customer := m.waiting[e.ID]
-		delete(m.waiting, e.ID)
-		delete(m.lastPos, e.ID)
-		m.dirty = true
-		m.noteMatch(now)
-		effs = m.reserve(m.agents[as.Agent], &reservation{
-			agent: as.Agent, session: e.ID, customer: customer, at: e.At, queued: true,
-		}, now, effs)
+		fn(id, AgentView{Status: a.status, Capacity: m.pool.Capacity(id), Active: len(a.sessions), Queues: slices.Clone(a.queues)}, a.disabled)
 	}
 }
 
@@ -443,7 +322,7 @@ func (m *Machine) reserve(a *machineAgent, r *reservation, now time.Time, effs [
 	}
 	return append(effs, Effect{
 		Kind: EffAssign, Agent: r.agent, Session: r.session, Customer: r.customer, Reply: r.reply,
-		At: a.stamped, Ordered: r.queued,
+		At: a.stamped, Ordered: r.queued, QueueName: m.queueName(r.session), Routing: r.routing,
 	})
 }
 
@@ -513,7 +392,7 @@ func (m *Machine) release(a *machineAgent, sessionID string, effs []Effect) []Ef
 	if m.holders[sessionID]--; m.holders[sessionID] <= 0 {
 		delete(m.holders, sessionID)
 	}
-	m.router.Pool.Release(a.id)
+	m.pool.Release(a.id)
 	return m.refresh(a, effs)
 }
 
@@ -521,6 +400,7 @@ func (m *Machine) release(a *machineAgent, sessionID string, effs []Effect) []Ef
 // slots of agents, and reservations not yet confirmed.
 func (m *Machine) Ended(sessionID string, agents []string) []Effect {
 	m.dequeue(sessionID)
+	delete(m.queueOf, sessionID)
 	var effs []Effect
 	held := slices.Clone(agents)
 	var others []string
@@ -547,6 +427,7 @@ func (m *Machine) Ended(sessionID string, agents []string) []Effect {
 // take it.
 func (m *Machine) Left(agentID, sessionID, customerID string, requeue bool, at, now time.Time) []Effect {
 	var effs []Effect
+	m.observe(now)
 	if requeue {
 		m.enqueue(sessionID, customerID, at, 1) // the leaving agent still holds it
 		effs = m.Route(now)
@@ -558,7 +439,7 @@ func (m *Machine) Left(agentID, sessionID, customerID string, requeue bool, at, 
 		// Routed straight back to the agent that left it (no one else had
 		// a free slot): the new reservation keeps the session, only the
 		// old slot is freed.
-		m.router.Pool.Release(agentID)
+		m.pool.Release(agentID)
 		effs = m.refresh(a, effs)
 	default:
 		effs = m.release(a, sessionID, effs)
@@ -566,10 +447,12 @@ func (m *Machine) Left(agentID, sessionID, customerID string, requeue bool, at, 
 	return effs
 }
 
-// Accept gives an agent the oldest waiting session, or the given one
-// (waiting, or active to join it), and answers reply. open reports
-// whether a session is open.
+// Accept gives an agent the oldest waiting session among the queues it
+// serves, or the given one (waiting in a queue it serves, or active to
+// join it), and answers reply. open reports whether a session is open.
 func (m *Machine) Accept(agentID, sessionID string, open func(id string) bool, reply any, now time.Time) []Effect {
+	m.observe(now)
+	defer m.markAll()
 	reject := func(err error) []Effect { return []Effect{{Kind: EffReject, Reply: reply, Err: err}} }
 	a := m.agents[agentID]
 	switch {
@@ -577,14 +460,15 @@ func (m *Machine) Accept(agentID, sessionID string, open func(id string) bool, r
 		return reject(parley.Errorf(parley.ENotFound, "Unknown agent."))
 	case a.status == parley.StatusDraining:
 		return reject(parley.Errorf(parley.EConflict, "You are draining for a break; finish your open chats first."))
-	case m.router.Pool.Free(agentID) == 0:
-		return reject(parley.Errorf(parley.EConflict, "You are at capacity (%d chats).", m.router.Pool.Capacity(agentID)))
+	case m.pool.Free(agentID) == 0:
+		return reject(parley.Errorf(parley.EConflict, "You are at capacity (%d chats).", m.pool.Capacity(agentID)))
 	}
 	if sessionID == "" {
-		e, ok := m.router.Queue.Front()
-		if !ok {
-			return reject(parley.Errorf(parley.ENotFound, "No session is waiting."))
+		l := m.oldestFor(a)
+		if l == nil {
+			return reject(parley.Errorf(parley.ENotFound, "No session is waiting in your queues."))
 		}
+		e, _ := l.q.Front()
 		sessionID = e.ID
 	}
 	if _, ok := a.sessions[sessionID]; ok {
@@ -593,35 +477,32 @@ func (m *Machine) Accept(agentID, sessionID string, open func(id string) bool, r
 	if !open(sessionID) {
 		return reject(parley.Errorf(parley.EConflict, "Session %s is not open.", sessionID))
 	}
+	l := m.laneOf[sessionID]
+	if l != nil && !a.serves(l.name) {
+		return reject(parley.Errorf(parley.EForbidden, "Session %s waits in queue %s, which you do not serve.", sessionID, l.name))
+	}
 	// Checks done; from here on nothing fails. Available agents take
 	// their longest-free slot; an agent who is connected but not taking
 	// routed chats (offline or on break) may still pick one by hand
 	// while it has a free slot.
-	if m.router.Pool.Available(agentID) {
-		if err := m.router.Pool.Take(agentID); err != nil {
+	since, _ := m.pool.FreeSince(agentID)
+	if m.pool.Available(agentID) {
+		if err := m.pool.Take(agentID); err != nil {
 			return reject(parley.Errorf(parley.EConflict, "You cannot take a chat now: %v.", err))
 		}
 	} else {
-		m.router.Pool.Hold(agentID)
+		m.pool.Hold(agentID)
 	}
 	r := &reservation{agent: agentID, session: sessionID, reply: reply}
-	if m.router.Queue.Contains(sessionID) {
-		e := m.entry(sessionID)
+	if l != nil {
+		e := l.entry(sessionID)
 		r.customer, r.at, r.queued = m.waiting[sessionID], e.At, true
+		r.routing = &parley.Routing{
+			SessionID: sessionID, Queue: l.name, AgentID: agentID, At: parley.TimeOf(now), Manual: true,
+			QueuedAt: parley.TimeOf(e.At), FreeSince: parley.TimeOf(since),
+		}
 		m.dequeue(sessionID)
-		m.noteMatch(now)
+		l.svc.depart(now)
 	}
 	return m.reserve(a, r, now, nil)
-}
-
-// entry returns a waiting session's queue entry.
-func (m *Machine) entry(id string) (found Entry) {
-	m.router.Queue.Each(func(_ int, e Entry) bool {
-		if e.ID == id {
-			found = e
-			return false
-		}
-		return true
-	})
-	return found
 }

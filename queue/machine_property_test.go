@@ -23,6 +23,7 @@ type mmRes struct {
 }
 
 type mmAgent struct {
+	queues   []string // nil: every queue
 	status   string
 	conns    int
 	disabled bool
@@ -31,17 +32,65 @@ type mmAgent struct {
 }
 
 type machineModel struct {
-	pool     *model
+	pool     *model // its agents and line of free slots; its queue is unused
+	lanes    map[string][]Entry
+	queueOf  map[string]string // session -> queue
 	agents   map[string]*mmAgent
 	customer map[string]string
 	lastPos  map[string]int
-	// lastAvail is the number of available agents customers were told.
-	lastAvail int
+	// lastAvail is the number of available agents each queue's customers
+	// were told.
+	lastAvail map[string]int
 	effs      []string
 }
 
+// laneNames are the queues of the property test.
+var laneNames = []string{"default", "sales", "support"}
+
 func newMachineModel() *machineModel {
-	return &machineModel{pool: newModel(), agents: map[string]*mmAgent{}, customer: map[string]string{}, lastPos: map[string]int{}}
+	return &machineModel{
+		pool: newModel(), lanes: map[string][]Entry{}, queueOf: map[string]string{}, agents: map[string]*mmAgent{},
+		customer: map[string]string{}, lastPos: map[string]int{}, lastAvail: map[string]int{},
+	}
+}
+
+func (mm *machineModel) serves(id, q string) bool {
+	a := mm.agents[id]
+	return a.queues == nil || slices.Contains(a.queues, q)
+}
+
+func (mm *machineModel) laneOf(s string) (string, int) {
+	for _, q := range laneNames {
+		if i := slices.IndexFunc(mm.lanes[q], func(e Entry) bool { return e.ID == s }); i >= 0 {
+			return q, i
+		}
+	}
+	return "", -1
+}
+
+// oldestFor returns the queue whose head waited longest among those the
+// agent serves, first by name on ties.
+func (mm *machineModel) oldestFor(id string) (string, bool) {
+	best, found := "", false
+	for _, q := range laneNames {
+		if len(mm.lanes[q]) == 0 || !mm.serves(id, q) {
+			continue
+		}
+		if !found || mm.lanes[q][0].At.Before(mm.lanes[best][0].At) {
+			best, found = q, true
+		}
+	}
+	return best, found
+}
+
+func (mm *machineModel) avail(q string) int {
+	n := 0
+	for id := range mm.agents {
+		if mm.pool.agents[id].available && mm.serves(id, q) {
+			n++
+		}
+	}
+	return n
 }
 
 func (mm *machineModel) emitStatus(id string) {
@@ -99,26 +148,47 @@ func (mm *machineModel) enqueue(s, customer string, at time.Time, except ...stri
 			return
 		}
 	}
-	if mm.pool.push(Entry{ID: s, At: at}) {
-		mm.customer[s] = customer
+	if q, _ := mm.laneOf(s); q != "" {
+		return
 	}
+	q := mm.queueOf[s]
+	if q == "" {
+		q = parley.DefaultQueue
+	}
+	l := mm.lanes[q]
+	i := 0
+	for i < len(l) && !l[i].At.After(at) {
+		i++
+	}
+	mm.lanes[q] = slices.Insert(l, i, Entry{ID: s, At: at})
+	mm.customer[s] = customer
 }
 
 func (mm *machineModel) dequeue(s string) {
-	if mm.pool.removeSession(s) {
+	if q, i := mm.laneOf(s); q != "" {
+		mm.lanes[q] = slices.Delete(mm.lanes[q], i, i+1)
 		delete(mm.lastPos, s)
 	}
 }
 
+// route walks the line of free slots, oldest first: the first slot whose
+// agent serves a queue with a session waiting takes the longest-waiting
+// of those sessions.
 func (mm *machineModel) route() {
-	for len(mm.pool.queue) > 0 {
-		id, ok := mm.pool.next()
-		if !ok {
+	for {
+		id, q := "", ""
+		for _, cand := range mm.pool.line {
+			if oq, ok := mm.oldestFor(cand); ok {
+				id, q = cand, oq
+				break
+			}
+		}
+		if id == "" {
 			return
 		}
 		_ = mm.pool.take(id)
-		e := mm.pool.queue[0]
-		mm.pool.queue = mm.pool.queue[1:]
+		e := mm.lanes[q][0]
+		mm.lanes[q] = mm.lanes[q][1:]
 		delete(mm.lastPos, e.ID)
 		mm.reserve(id, mmRes{session: e.ID, customer: mm.customer[e.ID], at: e.At, queued: true})
 	}
@@ -128,7 +198,11 @@ func (mm *machineModel) reserve(id string, r mmRes) {
 	a := mm.agents[id]
 	a.sessions = append(a.sessions, r.session)
 	a.reserved = append(a.reserved, r)
-	mm.effs = append(mm.effs, fmt.Sprintf("assign %s %s ordered=%v", id, r.session, r.queued))
+	q := mm.queueOf[r.session]
+	if q == "" {
+		q = parley.DefaultQueue
+	}
+	mm.effs = append(mm.effs, fmt.Sprintf("assign %s %s ordered=%v queue=%s", id, r.session, r.queued, q))
 }
 
 // reservation finds the agent's reservation for s.
@@ -212,14 +286,19 @@ func (mm *machineModel) accept(id, s string, open func(string) bool) {
 		return
 	}
 	if s == "" {
-		if len(mm.pool.queue) == 0 {
+		q, ok := mm.oldestFor(id)
+		if !ok {
 			reject(parley.ENotFound)
 			return
 		}
-		s = mm.pool.queue[0].ID
+		s = mm.lanes[q][0].ID
 	}
 	if slices.Contains(a.sessions, s) || !open(s) {
 		reject(parley.EConflict)
+		return
+	}
+	if q, _ := mm.laneOf(s); q != "" && !mm.serves(id, q) {
+		reject(parley.EForbidden)
 		return
 	}
 	if mm.pool.agents[id].available {
@@ -228,8 +307,8 @@ func (mm *machineModel) accept(id, s string, open func(string) bool) {
 		mm.pool.hold(id)
 	}
 	r := mmRes{session: s}
-	if p := mm.pool.position(s); p > 0 {
-		e := mm.pool.queue[p-1]
+	if q, i := mm.laneOf(s); q != "" {
+		e := mm.lanes[q][i]
 		r.customer, r.at, r.queued = mm.customer[s], e.At, true
 		mm.dequeue(s)
 	}
@@ -237,18 +316,15 @@ func (mm *machineModel) accept(id, s string, open func(string) bool) {
 }
 
 func (mm *machineModel) tick() {
-	avail := 0
-	for id := range mm.agents {
-		if mm.pool.agents[id].available {
-			avail++
-		}
-	}
-	everyone := avail != mm.lastAvail
-	mm.lastAvail = avail
-	for i, e := range mm.pool.queue {
-		if everyone || mm.lastPos[e.ID] != i+1 {
-			mm.lastPos[e.ID] = i + 1
-			mm.effs = append(mm.effs, fmt.Sprintf("position %s %d avail=%d", e.ID, i+1, avail))
+	for _, q := range laneNames {
+		avail := mm.avail(q)
+		everyone := avail != mm.lastAvail[q]
+		mm.lastAvail[q] = avail
+		for i, e := range mm.lanes[q] {
+			if everyone || mm.lastPos[e.ID] != i+1 {
+				mm.lastPos[e.ID] = i + 1
+				mm.effs = append(mm.effs, fmt.Sprintf("position %s %s %d avail=%d", e.ID, q, i+1, avail))
+			}
 		}
 	}
 }
@@ -260,13 +336,13 @@ func describe(m *Machine, effs []Effect) []string {
 	for _, e := range effs {
 		switch e.Kind {
 		case EffAssign:
-			out = append(out, fmt.Sprintf("assign %s %s ordered=%v", e.Agent, e.Session, e.Ordered))
+			out = append(out, fmt.Sprintf("assign %s %s ordered=%v queue=%s", e.Agent, e.Session, e.Ordered, e.QueueName))
 		case EffStatus:
 			out = append(out, fmt.Sprintf("status %s %s %d/%d", e.Agent, e.Status, e.Active, e.Capacity))
 		case EffReject:
 			out = append(out, "reject "+parley.ErrorCode(e.Err))
 		case EffPosition:
-			out = append(out, fmt.Sprintf("position %s %d avail=%d", e.Session, e.Position, e.AgentsAvailable))
+			out = append(out, fmt.Sprintf("position %s %s %d avail=%d", e.Session, e.QueueName, e.Position, e.AgentsAvailable))
 		}
 	}
 	return out
@@ -330,9 +406,26 @@ func runMachineSequence(t *testing.T, seed uint64) {
 			s := fmt.Sprintf("s%d", len(sessions))
 			sessions = append(sessions, s)
 			at := t0.Add(time.Duration(rng.IntN(20)) * time.Second)
-			desc = "enqueue " + s
+			q := laneNames[rng.IntN(len(laneNames))]
+			desc = "enqueue " + s + " in " + q
+			m.SetQueue(s, q)
 			m.Enqueue(s, "c-"+s, at)
+			mm.queueOf[s] = q
 			mm.enqueue(s, "c-"+s, at)
+		case k < 21:
+			id := agentIDs[rng.IntN(4)]
+			if mm.agents[id] == nil {
+				continue
+			}
+			var qs []string
+			for _, q := range laneNames {
+				if rng.IntN(2) == 0 {
+					qs = append(qs, q)
+				}
+			}
+			desc = fmt.Sprintf("queues %s %v", id, qs)
+			m.SetAgentQueues(id, qs)
+			mm.agents[id].queues = qs
 		case k < 23:
 			id, c, dis := agentIDs[rng.IntN(4)], rng.IntN(5)-1, rng.IntN(10) == 0
 			desc = fmt.Sprintf("setAgent %s %d %v", id, c, dis)
@@ -440,6 +533,24 @@ func runMachineSequence(t *testing.T, seed uint64) {
 			if e.Kind != EffAssign {
 				continue
 			}
+			if e.Ordered {
+				// Taken from a queue: never one the agent does not serve,
+				// and the routing decision names the queue and agent.
+				require.True(t, mm.serves(e.Agent, e.QueueName), "%s: %s got %s of queue %s it does not serve", ctx, e.Agent, e.Session, e.QueueName)
+				require.NotNil(t, e.Routing, "%s: routing decision", ctx)
+				require.Equal(t, e.QueueName, e.Routing.Queue, "%s", ctx)
+				require.Equal(t, e.Agent, e.Routing.AgentID, "%s", ctx)
+				if !e.Routing.Manual {
+					// Longest-free among the eligible: no agent that lost
+					// with a free slot had it free for longer.
+					for _, o := range e.Routing.Others {
+						require.NotEqual(t, parley.ReasonFree, o.Reason, "%s", ctx)
+						if o.Reason == parley.ReasonLaterSlot {
+							require.False(t, o.FreeSince.Before(e.Routing.FreeSince.Time), "%s: %s lost with an older slot", ctx, o.AgentID)
+						}
+					}
+				}
+			}
 			require.False(t, e.At.Before(stamps[e.Agent]), "%s: assigned_at of %s went back", ctx, e.Agent)
 			stamps[e.Agent] = e.At
 			if e.Ordered {
@@ -450,28 +561,35 @@ func runMachineSequence(t *testing.T, seed uint64) {
 		}
 		checkMachineAgree(t, ctx, m, mm)
 		if desc == "route" {
-			_, free := m.router.Pool.Next()
-			require.False(t, free && m.router.Queue.Len() > 0, "%s: a session waits while an agent has a free slot", ctx)
+			for _, id := range mm.pool.line {
+				_, ok := mm.oldestFor(id)
+				require.False(t, ok, "%s: a session waits in a queue %s serves while it has a free slot", ctx, id)
+			}
 		}
 	}
 }
 
 func checkMachineAgree(t *testing.T, ctx string, m *Machine, mm *machineModel) {
 	t.Helper()
-	var want []string
-	for _, e := range mm.pool.queue {
-		want = append(want, e.ID)
+	for _, q := range laneNames {
+		var want, got []string
+		for _, e := range mm.lanes[q] {
+			want = append(want, e.ID)
+		}
+		if l := m.lanes[q]; l != nil {
+			l.q.Each(func(_ int, e Entry) bool { got = append(got, e.ID); return true })
+		}
+		require.Equal(t, want, got, "%s: queue %s (FIFO per queue)", ctx, q)
 	}
-	require.Equal(t, want, nilIfEmpty(m.QueueOrder()), "%s: queue", ctx)
 	for id, ma := range mm.agents {
 		a := m.agents[id]
 		require.NotNil(t, a, "%s: agent %s", ctx, id)
 		require.Equal(t, ma.status, a.status, "%s: status of %s", ctx, id)
 		require.Equal(t, len(ma.sessions), len(a.sessions), "%s: active of %s", ctx, id)
-		require.Equal(t, len(a.sessions), m.router.Pool.Active(id), "%s: pool active of %s", ctx, id)
+		require.Equal(t, len(a.sessions), m.pool.Active(id), "%s: pool active of %s", ctx, id)
 		for _, s := range ma.sessions {
 			require.Contains(t, a.sessions, s, "%s: %s holds %s", ctx, id, s)
-			require.False(t, m.router.Queue.Contains(s), "%s: %s is both held and waiting", ctx, s)
+			require.Nil(t, m.laneOf[s], "%s: %s is both held and waiting", ctx, s)
 		}
 		var reserved []string
 		for _, r := range ma.reserved {
@@ -485,7 +603,7 @@ func checkMachineAgree(t *testing.T, ctx string, m *Machine, mm *machineModel) {
 			}
 		}
 		require.Len(t, reserved, n, "%s: reservations of %s", ctx, id)
-		require.Equal(t, m.router.Pool.Free(id), mm.pool.free(mm.pool.agents[id]), "%s: free of %s", ctx, id)
+		require.Equal(t, m.pool.Free(id), mm.pool.free(mm.pool.agents[id]), "%s: free of %s", ctx, id)
 	}
 }
 

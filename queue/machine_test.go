@@ -127,7 +127,7 @@ func TestMachineEndedDropsReservations(t *testing.T) {
 	assert.Empty(t, assigns(m.Ended(ids[0], []string{"amy"})))
 	v, _ = m.Agent("amy")
 	assert.Equal(t, 1, v.Active)
-	assert.Equal(t, 2, m.router.Pool.Free("amy"))
+	assert.Equal(t, 2, m.pool.Free("amy"))
 }
 
 func TestMachineRoutingRules(t *testing.T) {
@@ -238,30 +238,21 @@ func TestMachineAccept(t *testing.T) {
 	}
 }
 
-func TestMachineTickAndEstimate(t *testing.T) {
+func TestMachineTick(t *testing.T) {
 	m := NewMachine()
 	ids := waiting(m, 2)
 	pos, ewt := m.Admitted(ids[1])
 	assert.Equal(t, 2, pos)
-	assert.Equal(t, int(2*EWTInitialGap.Seconds()), ewt)
+	assert.Equal(t, 0, ewt, "no agent is available: no estimate")
 	effs := m.Tick(t0.Add(10 * time.Second))
 	// The second was told its place by Admitted; only the first is told.
 	assert.Equal(t, []Effect{
-		{Kind: EffPosition, Session: ids[0], Customer: "cust-" + ids[0], Position: 1, EWTSeconds: 30},
-		{Kind: EffSummary, Queue: parley.QueueInfo{Waiting: 2, OldestWaitS: 10}},
+		{Kind: EffPosition, Session: ids[0], Customer: "cust-" + ids[0], Position: 1, QueueName: parley.DefaultQueue},
+		{Kind: EffSummary, Queue: parley.QueueInfo{Waiting: 2, OldestWaitS: 10, Queues: []parley.QueueDetail{
+			{Name: parley.DefaultQueue, Waiting: 2, OldestWaitS: 10},
+		}}},
 	}, effs)
 	assert.Empty(t, m.Tick(t0.Add(20*time.Second)), "nothing changed")
-
-	online(m, "amy", 2)
-	m.Route(t0)                                 // first match: no gap yet
-	m.AssignDone("amy", ids[0])                 // hands over the second
-	m.Ended(ids[0], []string{"amy"})            // frees a slot
-	m.Enqueue("c", "cust-c", t0.Add(time.Hour)) // waits for the slot
-	m.Route(t0.Add(10 * time.Second))           // gap 10 s after the first match
-	// The two first matches happened in one Route at t0 (gap 0), the third
-	// 10 s later.
-	want := EWTHistoryWeight*(EWTHistoryWeight*EWTInitialGap.Seconds()) + (1-EWTHistoryWeight)*10
-	assert.InDelta(t, want, m.avgGap, 1e-9)
 }
 
 func TestClampCapacity(t *testing.T) {

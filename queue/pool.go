@@ -3,6 +3,7 @@ package queue
 import (
 	"container/heap"
 	"errors"
+	"time"
 
 	"github.com/parley-chat/parley/parley"
 )
@@ -50,6 +51,50 @@ type Pool struct {
 	agents map[string]*agent
 	ready  agentHeap
 	ticket uint64
+	// now is the latest time the owner told the pool (SetClock); slots
+	// freed afterwards count as free since then.
+	now time.Time
+}
+
+// SetClock tells the pool the time, for FreeSince; it never goes back.
+func (p *Pool) SetClock(now time.Time) {
+	if now.After(p.now) {
+		p.now = now
+	}
+}
+
+// FreeSince returns when the agent's longest-free slot became free, as
+// far as the clock given to SetClock tells, and false if the agent has no
+// free slot.
+func (p *Pool) FreeSince(id string) (time.Time, bool) {
+	a, ok := p.agents[id]
+	if !ok || a.free.len() == 0 {
+		return time.Time{}, false
+	}
+	return a.free.frontAt(), true
+}
+
+// NextWhere is Next among the agents for which ok reports true: the
+// available agent satisfying ok whose free slot has been free longest. It
+// checks the head of the line first, so it is O(1) when that agent
+// qualifies and O(n) otherwise.
+func (p *Pool) NextWhere(ok func(id string) bool) (string, bool) {
+	if len(p.ready) == 0 {
+		return "", false
+	}
+	if ok(p.ready[0].id) {
+		return p.ready[0].id, true
+	}
+	var best *agent
+	for _, a := range p.ready[1:] {
+		if (best == nil || a.free.front() < best.free.front()) && ok(a.id) {
+			best = a
+		}
+	}
+	if best == nil {
+		return "", false
+	}
+	return best.id, true
 }
 
 // NewPool returns an empty pool.
@@ -88,7 +133,7 @@ func (p *Pool) Add(id string, capacity int) {
 	}
 	a := &agent{id: id, capacity: capacity, index: -1}
 	for range capacity {
-		a.free.pushBack(p.newTicket())
+		a.free.pushBack(p.newTicket(), p.now)
 	}
 	p.agents[id] = a
 }
@@ -126,7 +171,7 @@ func (p *Pool) SetAvailable(id string, available bool) {
 		n := a.free.len()
 		a.free.reset()
 		for range n {
-			a.free.pushBack(p.newTicket())
+			a.free.pushBack(p.newTicket(), p.now)
 		}
 	}
 	p.fix(a)
@@ -152,7 +197,7 @@ func (p *Pool) setCapacity(a *agent, capacity int) {
 	a.capacity = max(0, capacity)
 	want := max(0, a.capacity-a.active)
 	for a.free.len() < want {
-		a.free.pushBack(p.newTicket())
+		a.free.pushBack(p.newTicket(), p.now)
 	}
 	for a.free.len() > want {
 		a.free.popBack()
@@ -217,7 +262,7 @@ func (p *Pool) Release(id string) {
 	}
 	a.active--
 	if a.active < a.capacity {
-		a.free.pushBack(p.newTicket())
+		a.free.pushBack(p.newTicket(), p.now)
 		p.fix(a)
 	}
 }
@@ -283,9 +328,15 @@ func (h *agentHeap) Pop() any {
 	return a
 }
 
+// slot is one free slot: its ticket and when it became free.
+type slot struct {
+	ticket uint64
+	at     time.Time
+}
+
 // tickets is a double-ended FIFO of slot tickets backed by a ring buffer.
 type tickets struct {
-	buf  []uint64
+	buf  []slot
 	head int
 	n    int
 }
@@ -293,17 +344,21 @@ type tickets struct {
 func (t *tickets) len() int { return t.n }
 
 // front returns the oldest ticket; the FIFO must not be empty.
-func (t *tickets) front() uint64 { return t.buf[t.head] }
+func (t *tickets) front() uint64 { return t.buf[t.head].ticket }
 
-func (t *tickets) pushBack(v uint64) {
+// frontAt returns when the oldest slot became free; the FIFO must not be
+// empty.
+func (t *tickets) frontAt() time.Time { return t.buf[t.head].at }
+
+func (t *tickets) pushBack(v uint64, at time.Time) {
 	if t.n == len(t.buf) {
-		buf := make([]uint64, max(2, 2*len(t.buf)))
+		buf := make([]slot, max(2, 2*len(t.buf)))
 		for i := range t.n {
 			buf[i] = t.buf[(t.head+i)%len(t.buf)]
 		}
 		t.buf, t.head = buf, 0
 	}
-	t.buf[(t.head+t.n)%len(t.buf)] = v
+	t.buf[(t.head+t.n)%len(t.buf)] = slot{ticket: v, at: at}
 	t.n++
 }
 

@@ -3,6 +3,7 @@ package queue
 import (
 	"github.com/parley-chat/parley/parley"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,7 +29,8 @@ func checkPool(t testing.TB, p *Pool) {
 		for i := 1; i < a.free.len(); i++ {
 			prev := a.free.buf[(a.free.head+i-1)%len(a.free.buf)]
 			cur := a.free.buf[(a.free.head+i)%len(a.free.buf)]
-			require.Less(t, prev, cur, "tickets of %q ordered", id)
+			require.Less(t, prev.ticket, cur.ticket, "tickets of %q ordered", id)
+			require.False(t, cur.at.Before(prev.at), "slot times of %q ordered", id)
 		}
 		if a.routable() {
 			require.GreaterOrEqual(t, a.index, 0, "routable agent %q in heap", id)
@@ -352,13 +354,13 @@ func TestPoolRemove(t *testing.T) {
 func TestTicketsRing(t *testing.T) {
 	var tk tickets
 	for i := range uint64(5) {
-		tk.pushBack(i)
+		tk.pushBack(i, time.Time{})
 	}
 	tk.popFront()
 	tk.popFront()
-	tk.pushBack(5)
-	tk.pushBack(6)
-	tk.pushBack(7) // grows while wrapped
+	tk.pushBack(5, time.Time{})
+	tk.pushBack(6, time.Time{})
+	tk.pushBack(7, time.Time{}) // grows while wrapped
 	tk.popBack()
 	var got []uint64
 	for tk.len() > 0 {
@@ -366,7 +368,7 @@ func TestTicketsRing(t *testing.T) {
 		tk.popFront()
 	}
 	assert.Equal(t, []uint64{2, 3, 4, 5, 6}, got)
-	tk.pushBack(9)
+	tk.pushBack(9, time.Time{})
 	tk.reset()
 	assert.Equal(t, 0, tk.len())
 }
