@@ -135,6 +135,9 @@ func (db *DB) init() error {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
+		if err := initQueues(btx, parley.TimeOf(db.now())); err != nil {
+			return err
+		}
 		meta := btx.Bucket(bucketMeta)
 		if v := meta.Get(metaSchemaVersion); v == nil {
 			if err := meta.Put(metaSchemaVersion, u64(SchemaVersion)); err != nil {
