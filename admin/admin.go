@@ -86,6 +86,8 @@ type AgentRow struct {
 	Active    int         `json:"active"`
 	Disabled  bool        `json:"disabled"`
 	CreatedAt parley.Time `json:"created_at"`
+	// Queues are the queues the agent serves; empty means every queue.
+	Queues []string `json:"queues"`
 }
 
 // AgentAddArgs are the arguments of agent.add.
@@ -94,6 +96,8 @@ type AgentAddArgs struct {
 	Email    string `json:"email"`
 	Capacity int    `json:"capacity"`
 	Password string `json:"password"`
+	// Queues are the queues the agent serves; empty means every queue.
+	Queues []string `json:"queues,omitempty"`
 }
 
 // AgentSetArgs are the arguments of agent.set; nil fields stay unchanged.
@@ -103,6 +107,9 @@ type AgentSetArgs struct {
 	Capacity *int    `json:"capacity,omitempty"`
 	Password *string `json:"password,omitempty"`
 	Enable   bool    `json:"enable,omitempty"`
+	// Queues, if set, replaces the queues the agent serves; an empty
+	// list means every queue.
+	Queues *[]string `json:"queues,omitempty"`
 }
 
 // AgentDisableArgs are the arguments of agent.disable.
@@ -150,9 +157,15 @@ func (a *Admin) addAgent(ctx context.Context, args AgentAddArgs, mustChange bool
 	ag := &parley.Agent{
 		ID: parley.NewID(now), Name: args.Name, Email: args.Email, Capacity: args.Capacity,
 		Status: parley.StatusOffline, PasswordHash: hash, CreatedAt: parley.TimeOf(now),
-		MustChangePassword: mustChange,
+		MustChangePassword: mustChange, Queues: servedQueues(args.Queues),
 	}
-	if err := a.db.Update(ctx, func(tx *storage.Tx) error { return tx.PutAgent(ag) }); err != nil {
+	err = a.db.Update(ctx, func(tx *storage.Tx) error {
+		if err := checkQueues(tx, ag.Queues); err != nil {
+			return err
+		}
+		return tx.PutAgent(ag)
+	})
+	if err != nil {
 		return AgentRow{}, err
 	}
 	a.changed(ag)
@@ -180,6 +193,12 @@ func (a *Admin) SetAgent(ctx context.Context, args AgentSetArgs) (AgentRow, erro
 			return AgentRow{}, err
 		}
 	}
+	if args.Queues != nil {
+		qs := servedQueues(*args.Queues)
+		if err := a.db.View(func(tx *storage.Tx) error { return checkQueues(tx, qs) }); err != nil {
+			return AgentRow{}, err
+		}
+	}
 	var hash []byte
 	if args.Password != nil {
 		var err error
@@ -188,6 +207,9 @@ func (a *Admin) SetAgent(ctx context.Context, args AgentSetArgs) (AgentRow, erro
 		}
 	}
 	ag, err := a.editAgent(ctx, args.Email, func(ag *parley.Agent) error {
+		if args.Queues != nil {
+			ag.Queues = servedQueues(*args.Queues)
+		}
 		if args.Name != nil {
 			name := strings.TrimSpace(*args.Name)
 			if name == "" || len(name) > maxNameLen {
@@ -278,6 +300,10 @@ func (a *Admin) row(ag *parley.Agent, live map[string]parley.AgentInfo) AgentRow
 	r := AgentRow{
 		ID: ag.ID, Name: ag.Name, Email: ag.Email, Capacity: ag.Capacity,
 		Status: parley.StatusOffline, Disabled: ag.Disabled, CreatedAt: ag.CreatedAt,
+		Queues: slices.Clone(ag.Queues),
+	}
+	if r.Queues == nil {
+		r.Queues = []string{}
 	}
 	if live == nil {
 		live = a.live.AgentStatuses()

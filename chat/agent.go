@@ -126,7 +126,7 @@ func (cl *Client) queueList(in *parley.Inbound) error {
 		return parley.Errorf(parley.EBadRequest, "limit must be between 1 and %d.", parley.MaxQueueListLimit)
 	}
 	h := cl.hub
-	order, waiting := h.disp.queueHead(limit)
+	order, waiting := h.disp.queueHead(cl.agent.ID, in.Queue, limit)
 	out := parley.QueueListFrame{Type: parley.FrameQueueList, Re: in.Req, Waiting: waiting, Sessions: []parley.Session{}}
 	err := h.db.View(func(tx *storage.Tx) error {
 		for _, id := range order {

@@ -54,7 +54,7 @@ func (cl *Client) handleCustomer(in *parley.Inbound) error {
 	h := cl.hub
 	switch in.Type {
 	case parley.FrameStart:
-		return cl.start(in.Req)
+		return cl.start(in.Req, in.Queue)
 	case parley.FrameResume:
 		s, err := h.live(cl.Viewer(), in.SessionID)
 		if err != nil {
@@ -126,8 +126,12 @@ func (cl *Client) open() (*session, error) {
 	return nil, parley.Errorf(parley.EConflict, "You have no open session; send start first.")
 }
 
-// start opens a new queued session, or answers with the open one.
-func (cl *Client) start(req string) error {
+// start opens a new queued session in the named queue (the default queue
+// if empty), or answers with the open one. An unknown queue is not_found.
+// The queue's greeting, if any, is stored as a system message right after
+// the queued event.
+func (cl *Client) start(req, queueName string) error {
+	queueName = parley.QueueOrDefault(queueName)
 	h := cl.hub
 	if s := h.openSessionOf(cl.customer.ID); s != nil {
 		return cl.replyOpen(s.id, req)
@@ -140,14 +144,31 @@ func (cl *Client) start(req string) error {
 		Agents:    []parley.AgentRef{},
 		CreatedAt: now,
 		QueuedAt:  now,
+		Queue:     queueName,
 	}
 	ev := parley.Event{Kind: parley.KindQueued, From: cl.me}
+	lastSeq := uint64(0)
 	err := h.update(func(tx *storage.Tx) error {
+		q, err := tx.Queue(queueName)
+		if err != nil {
+			return err
+		}
 		if err := tx.PutSession(rec); err != nil {
 			return err
 		}
-		_, err := tx.Append(rec.ID, &ev)
-		return err
+		if _, err := tx.Append(rec.ID, &ev); err != nil {
+			return err
+		}
+		lastSeq = ev.Seq
+		if q.Greeting == "" {
+			return nil
+		}
+		greeting := parley.Event{Kind: parley.KindMessage, From: parley.Participant{Role: parley.RoleSystem, Name: q.Name}, Text: q.Greeting}
+		if _, err := tx.Append(rec.ID, &greeting); err != nil {
+			return err
+		}
+		lastSeq = greeting.Seq
+		return nil
 	})
 	if parley.ErrorCode(err) == parley.EConflict {
 		// Another connection of this customer started one first.
@@ -162,7 +183,7 @@ func (cl *Client) start(req string) error {
 	} else if err != nil {
 		return err
 	}
-	s, err := h.spawn(rec, ev.Seq, &command{kind: cmdStart, conn: cl.conn, req: req, event: ev})
+	s, err := h.spawn(rec, lastSeq, &command{kind: cmdStart, conn: cl.conn, req: req, event: ev})
 	if err != nil {
 		// The session is stored and queued; the next start of the server
 		// recovers it.
@@ -201,9 +222,20 @@ func (s *session) announce(c command) {
 	} else {
 		c.conn.Send(encode(parley.SessionFrame{Type: parley.FrameSession, Re: c.req, Session: s.hub.wire(s.rec, s.lastSeq)}))
 	}
-	if s.lastSeq == c.event.Seq {
-		// A brand-new session: its one event is the queued event.
-		s.early, s.earlyOK = []parley.Event{c.event}, true
+	events := []parley.Event{c.event}
+	if s.lastSeq > c.event.Seq {
+		// The queue's greeting, stored with the start.
+		more, _, err := s.events(storage.EventQuery{AfterSeq: c.event.Seq, Limit: parley.MaxHistoryLimit})
+		if err != nil {
+			s.hub.log.Error("read the greeting", "session", s.id, "err", err)
+		}
+		events = append(events, more...)
 	}
-	s.publish(c.event, nil)
+	if events[len(events)-1].Seq == s.lastSeq {
+		// A brand-new session: these are all its events.
+		s.early, s.earlyOK = events, true
+	}
+	for _, ev := range events {
+		s.publish(ev, nil)
+	}
 }

@@ -177,7 +177,9 @@ func (d *dispatcher) do(e queue.Effect) (err error) {
 		}
 		d.hub.reg.toAgent(e.Agent, skip, encode(f))
 	case queue.EffPosition:
-		d.hub.reg.toCustomer(e.Customer, nil, encode(parley.NewCustomerQueueFrame(e.Session, e.Position, e.EWTSeconds, e.AgentsAvailable)))
+		f := parley.NewCustomerQueueFrame(e.Session, e.Position, e.EWTSeconds, e.AgentsAvailable)
+		f.Queue = e.QueueName
+		d.hub.reg.toCustomer(e.Customer, nil, encode(f))
 	case queue.EffSummary:
 		d.hub.reg.toAllAgents(encode(parley.AgentQueueFrame{Type: parley.FrameQueue, QueueInfo: e.Queue}))
 	case queue.EffReject:
@@ -208,7 +210,7 @@ func (d *dispatcher) give(e queue.Effect, reply *replyAddr) error {
 		return nil
 	}
 	d.handoffs.add(e.Agent, e.Session, e.At, e.Ordered)
-	c := command{kind: cmdAssign, agent: a}
+	c := command{kind: cmdAssign, agent: a, routing: e.Routing}
 	if reply != nil {
 		c.conn, c.req = reply.conn, reply.req
 	}
@@ -225,11 +227,20 @@ func (d *dispatcher) give(e queue.Effect, reply *replyAddr) error {
 // during recovery and from the goroutine afterwards.
 func (d *dispatcher) addAgent(a *parley.Agent) []queue.Effect {
 	d.accounts[a.ID] = a
-	return d.m.SetAgent(a.ID, a.Capacity, a.Disabled)
+	effs := d.m.SetAgent(a.ID, a.Capacity, a.Disabled)
+	d.m.SetAgentQueues(a.ID, a.Queues)
+	return effs
 }
+
+// addQueue makes a queue known to routing. Called directly during
+// recovery and from the goroutine afterwards.
+func (d *dispatcher) addQueue(name string) { d.m.AddQueue(name) }
 
 // hold counts an open session an agent is already in (recovery).
 func (d *dispatcher) hold(agentID, sessionID string) { d.m.Hold(agentID, sessionID) }
+
+// track tells routing the queue of an open session (recovery).
+func (d *dispatcher) track(r *parley.SessionRecord) { d.m.SetQueue(r.ID, r.QueueName()) }
 
 // enqueue adds a session to the queue (recovery).
 func (d *dispatcher) enqueue(id, customerID string, at time.Time) { d.m.Enqueue(id, customerID, at) }
@@ -260,20 +271,18 @@ func (d *dispatcher) call(f func()) error {
 	}
 }
 
-// position returns a queued session's place (1 = next), wait estimate and
-// the number of agents available.
+// position returns a queued session's place in its queue (1 = next),
+// wait estimate and the number of agents available for its queue.
 func (d *dispatcher) position(id string) (pos, ewt, avail int) {
-	_ = d.call(func() {
-		pos, ewt = d.m.Position(id)
-		avail = d.m.AgentsAvailable()
-	})
+	_ = d.call(func() { _, pos, ewt, avail = d.m.Place(id) })
 	return pos, ewt, avail
 }
 
-// queueHead returns the first n waiting sessions, next first, and how
-// many wait in all.
-func (d *dispatcher) queueHead(n int) (ids []string, waiting int) {
-	_ = d.call(func() { ids, waiting = d.m.QueueHead(n), d.m.Waiting() })
+// queueHead returns the first n sessions waiting in the queues the agent
+// serves (only in queue, if set), longest waiting first, and how many
+// wait there in all.
+func (d *dispatcher) queueHead(agentID, queue string, n int) (ids []string, waiting int) {
+	_ = d.call(func() { ids, waiting = d.m.QueueHeadFor(agentID, queue, n) })
 	return ids, waiting
 }
 
@@ -290,9 +299,10 @@ func (d *dispatcher) queueOrder() (ids []string) {
 // already pushed.
 func (d *dispatcher) admit(id, customerID string, at time.Time, w parley.Session, conn Conn, req string) {
 	_ = d.call(func() {
+		d.m.SetQueue(id, w.Queue)
 		d.m.Enqueue(id, customerID, at)
 		if pos, ewt := d.m.Admitted(id); pos > 0 {
-			w.SetQueuePlace(pos, ewt, d.m.AgentsAvailable())
+			w.SetQueuePlace(pos, ewt, d.m.AgentsAvailableFor(parley.QueueOrDefault(w.Queue)))
 		}
 		conn.Send(encode(parley.SessionFrame{Type: parley.FrameSession, Re: req, Session: w}))
 	})

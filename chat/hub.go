@@ -124,10 +124,14 @@ func (h *Hub) recover() error {
 		agents []*parley.Agent
 		open   []*parley.SessionRecord
 		queued []*parley.SessionRecord
+		queues []parley.Queue
 		seqs   = make(map[string]uint64)
 	)
 	err := h.db.View(func(tx *storage.Tx) error {
 		var err error
+		if queues, err = tx.Queues(); err != nil {
+			return err
+		}
 		if agents, err = tx.Agents(); err != nil {
 			return err
 		}
@@ -147,6 +151,9 @@ func (h *Hub) recover() error {
 	if err != nil {
 		return fmt.Errorf("recover open sessions: %w", err)
 	}
+	for _, q := range queues {
+		h.disp.addQueue(q.Name)
+	}
 	for _, a := range agents {
 		h.disp.addAgent(a)
 	}
@@ -155,6 +162,7 @@ func (h *Hub) recover() error {
 		if err != nil {
 			return err
 		}
+		h.disp.track(r)
 		for _, a := range r.Agents {
 			h.disp.hold(a.ID, s.id)
 		}

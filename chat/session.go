@@ -41,6 +41,8 @@ type command struct {
 	req     string // echoed as "re"
 	from    parley.Participant
 	agent   *parley.Agent // cmdAssign: the agent joining
+	// routing is cmdAssign's routing decision, stored with the join.
+	routing *parley.Routing
 	text    string
 	cmid    string
 	whisper bool
@@ -381,9 +383,20 @@ func (s *session) publish(ev parley.Event, skip Conn, extra ...string) {
 // commit stores a changed record together with one event and, once that
 // is durable, makes both current.
 func (s *session) commit(next *parley.SessionRecord, ev *parley.Event) error {
+	return s.commitWith(next, ev, nil)
+}
+
+// commitWith is commit that also stores routing, if set, in the same
+// transaction.
+func (s *session) commitWith(next *parley.SessionRecord, ev *parley.Event, routing *parley.Routing) error {
 	err := s.hub.update(func(tx *storage.Tx) error {
 		if _, err := tx.Append(s.id, ev); err != nil {
 			return err
+		}
+		if routing != nil {
+			if err := tx.PutRouting(routing); err != nil {
+				return err
+			}
 		}
 		if next.State == parley.StateEnded {
 			next.EndedAt = ev.At
@@ -504,7 +517,7 @@ func (s *session) assign(c command) {
 		}
 		next.AssignedAt = parley.TimeOf(at)
 	}
-	if err := s.commit(next, &ev); err != nil {
+	if err := s.commitWith(next, &ev, c.routing); err != nil {
 		// The deferred report requeues a waiting session.
 		s.fail(c, err)
 		return
