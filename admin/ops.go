@@ -11,7 +11,7 @@ import (
 
 func init() {
 	for name, cmd := range map[string]Command{
-		"queue.ls":      adminNoArgs((*Admin).Queue),
+		"queue.ls":      adminArgs((*Admin).Queue),
 		"sessions.ls":   adminArgs((*Admin).Sessions),
 		"sessions.show": adminArgs((*Admin).ShowSession),
 		"sessions.end":  adminArgs((*Admin).EndSession),
@@ -31,6 +31,8 @@ func init() {
 
 // QueueRow is one waiting session.
 type QueueRow struct {
+	// Queue names the session's queue; Position is its place there.
+	Queue        string      `json:"queue"`
 	Position     int         `json:"position"`
 	SessionID    string      `json:"session_id"`
 	CustomerID   string      `json:"customer_id"`
@@ -39,9 +41,16 @@ type QueueRow struct {
 	WaitS        int         `json:"wait_s"`
 }
 
-// Queue lists waiting sessions, next first. With a server running the
-// order is the dispatcher's own; otherwise the stored queue's.
-func (a *Admin) Queue(ctx context.Context) ([]QueueRow, error) {
+// QueueArgs filter queue.ls.
+type QueueArgs struct {
+	// Queue, if set, lists only the sessions waiting in that queue.
+	Queue string `json:"queue,omitempty"`
+}
+
+// Queue lists waiting sessions, longest waiting first, each with its
+// place in its own queue. With a server running the order is the
+// dispatcher's own; otherwise the stored queue's.
+func (a *Admin) Queue(ctx context.Context, args QueueArgs) ([]QueueRow, error) {
 	order, err := a.live.QueueOrder()
 	if err != nil {
 		return nil, err
@@ -57,9 +66,15 @@ func (a *Admin) Queue(ctx context.Context) ([]QueueRow, error) {
 			}
 			recs = append(recs, r)
 		}
-		for i, r := range recs {
+		pos := map[string]int{}
+		for _, r := range recs {
+			q := r.QueueName()
+			pos[q]++
+			if args.Queue != "" && q != args.Queue {
+				continue
+			}
 			rows = append(rows, QueueRow{
-				Position: i + 1, SessionID: r.ID, CustomerID: r.Customer.ID, CustomerName: r.Customer.Name,
+				Queue: q, Position: pos[q], SessionID: r.ID, CustomerID: r.Customer.ID, CustomerName: r.Customer.Name,
 				WaitingSince: r.QueuedAt, WaitS: max(0, int(now.Sub(r.QueuedAt.Time).Seconds())),
 			})
 		}

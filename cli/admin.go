@@ -38,6 +38,7 @@ func (g *globalOptions) admin(ctx context.Context, cmd string, args, out any) er
 // running they open the file read-only, so looking never writes to it.
 var readOnlyAdmin = map[string]bool{
 	"agent.ls": true, "queue.ls": true, "sessions.ls": true, "sessions.show": true,
+	"queues.ls": true, "queue.explain": true,
 	"hold.ls": true, "audit.ls": true, "stats": true,
 }
 

@@ -213,16 +213,20 @@ func a3Scenario(t *testing.T, d *a3Data, live *a3Live) {
 	assert.Positive(t, stats.DatabaseBytes)
 
 	// queue ls: oldest first.
-	q := table([]string{"POSITION", "SESSION", "CUSTOMER", "WAITING SINCE", "WAIT"}, "queue", "ls")
+	q := table([]string{"QUEUE", "POSITION", "SESSION", "CUSTOMER", "WAITING SINCE", "WAIT"}, "queue", "ls", "--sessions")
 	assert.Equal(t, []string{"1", "2", "3"}, a3Col(q, "POSITION"))
 	assert.Equal(t, []string{d.wait, d.end2, d.eraseOpen}, a3Col(q, "SESSION"))
 	assert.Equal(t, []string{"cust-wait", "cust-end2", "cust-erase"}, a3Col(q, "CUSTOMER"))
 	var queue []admin.QueueRow
-	a3JSON(t, &queue, args("queue", "ls")...)
+	a3JSON(t, &queue, args("queue", "ls", "--sessions")...)
 	require.Len(t, queue, 3)
 	assert.Equal(t, d.wait, queue[0].SessionID)
 	assert.Equal(t, 3, queue[2].Position)
 	assert.InDelta(t, 3600, queue[2].WaitS, 60)
+	// queue ls: per queue.
+	qs := table([]string{"QUEUE", "WAITING", "OLDEST WAIT", "AGENTS SERVING", "AVAILABLE", "GREETING"}, "queue", "ls")
+	assert.Equal(t, []string{"default"}, a3Col(qs, "QUEUE"))
+	assert.Equal(t, []string{"3"}, a3Col(qs, "WAITING"))
 
 	// sessions ls with each filter, newest first.
 	all := table(sessionsHeader, "sessions", "ls")
@@ -287,7 +291,7 @@ func a3Scenario(t *testing.T, d *a3Data, live *a3Live) {
 		waiter, w = live.a3Customer(t, "cust-wait")
 		assert.Equal(t, d.wait, w.obj("open_session").str("id"))
 		assert.Equal(t, "active", w.obj("open_session").str("state"))
-		q = table([]string{"POSITION", "SESSION", "CUSTOMER", "WAITING SINCE", "WAIT"}, "queue", "ls")
+		q = table([]string{"QUEUE", "POSITION", "SESSION", "CUSTOMER", "WAITING SINCE", "WAIT"}, "queue", "ls", "--sessions")
 		assert.Equal(t, []string{d.eraseOpen}, a3Col(q, "SESSION"))
 		rows = table(sessionsHeader, "sessions", "ls", "--state", "active")
 		assert.ElementsMatch(t, []string{d.wait, d.end2}, a3Col(rows, "SESSION"))

@@ -26,12 +26,13 @@ type agentAddOptions struct {
 	name, email   string
 	capacity      int
 	passwordStdin bool
+	queues        []string
 }
 
 func newCmdAgentAdd(g *globalOptions) *cobra.Command {
 	o := &agentAddOptions{}
 	cmd := &cobra.Command{
-		Use:   "add --name N --email E [--capacity C] --password-stdin",
+		Use:   "add --name N --email E [--capacity C] [--queues a,b] --password-stdin",
 		Short: "Create an agent account",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -49,7 +50,7 @@ func newCmdAgentAdd(g *globalOptions) *cobra.Command {
 			}
 			var row admin.AgentRow
 			err = g.admin(cmd.Context(), "agent.add", admin.AgentAddArgs{
-				Name: o.name, Email: o.email, Capacity: o.capacity, Password: pw,
+				Name: o.name, Email: o.email, Capacity: o.capacity, Password: pw, Queues: o.queues,
 			}, &row)
 			if err != nil {
 				return err
@@ -61,6 +62,7 @@ func newCmdAgentAdd(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVar(&o.email, "email", "", "email address used to sign in")
 	cmd.Flags().IntVar(&o.capacity, "capacity", parley.DefaultCapacity, "concurrent chats")
 	cmd.Flags().BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from standard input")
+	cmd.Flags().StringSliceVar(&o.queues, "queues", nil, "queues the agent serves, comma-separated (default: every queue)")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("email")
 	return cmd
@@ -86,13 +88,14 @@ type agentSetOptions struct {
 	capacity      int
 	passwordStdin bool
 	enable        bool
+	queues        []string
 }
 
 func newCmdAgentSet(g *globalOptions) *cobra.Command {
 	o := &agentSetOptions{}
 	cmd := &cobra.Command{
-		Use:   "set EMAIL [--capacity C] [--name N] [--password-stdin] [--enable]",
-		Short: "Change an agent's capacity, name or password, or re-enable it",
+		Use:   "set EMAIL [--capacity C] [--name N] [--queues a,b] [--password-stdin] [--enable]",
+		Short: "Change an agent's capacity, name, queues or password, or re-enable it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a := admin.AgentSetArgs{Email: args[0], Enable: o.enable}
@@ -101,6 +104,9 @@ func newCmdAgentSet(g *globalOptions) *cobra.Command {
 			}
 			if cmd.Flags().Changed("name") {
 				a.Name = &o.name
+			}
+			if cmd.Flags().Changed("queues") {
+				a.Queues = &o.queues
 			}
 			if o.passwordStdin {
 				pw, err := readPassword(g)
@@ -120,6 +126,7 @@ func newCmdAgentSet(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVar(&o.name, "name", "", "display name")
 	cmd.Flags().BoolVar(&o.passwordStdin, "password-stdin", false, "read a new password from standard input")
 	cmd.Flags().BoolVar(&o.enable, "enable", false, "re-enable a disabled agent")
+	cmd.Flags().StringSliceVar(&o.queues, "queues", nil, `queues the agent serves, comma-separated ("" = every queue)`)
 	return cmd
 }
 
@@ -163,9 +170,13 @@ func (g *globalOptions) printAgents(rows []admin.AgentRow) error {
 		if r.Disabled {
 			status = "disabled"
 		}
-		out[i] = []string{r.ID, r.Name, r.Email, strconv.Itoa(r.Capacity), strconv.Itoa(r.Active), status}
+		queues := strings.Join(r.Queues, ",")
+		if queues == "" {
+			queues = "(all)"
+		}
+		out[i] = []string{r.ID, r.Name, r.Email, strconv.Itoa(r.Capacity), strconv.Itoa(r.Active), status, queues}
 	}
-	return g.table([]string{"ID", "NAME", "EMAIL", "CAPACITY", "ACTIVE", "STATUS"}, out)
+	return g.table([]string{"ID", "NAME", "EMAIL", "CAPACITY", "ACTIVE", "STATUS", "QUEUES"}, out)
 }
 
 // readPassword reads one line from standard input.

@@ -20,7 +20,7 @@ import (
 )
 
 // agentHeader is the header of agent tables.
-var agentHeader = []string{"ID", "NAME", "EMAIL", "CAPACITY", "ACTIVE", "STATUS"}
+var agentHeader = []string{"ID", "NAME", "EMAIL", "CAPACITY", "ACTIVE", "STATUS", "QUEUES"}
 
 // parseAgentTable checks that a table's header is agentHeader and that
 // every cell starts at its header's column, and returns the rows keyed by

@@ -116,11 +116,11 @@ func TestOfflineLookingNeverWrites(t *testing.T) {
 	dir := checkData(t)
 	same := untouched(t, filepath.Join(dir, "parley.db"))
 	for _, args := range [][]string{
-		{"agent", "ls"}, {"queue", "ls"}, {"sessions", "ls"}, {"hold", "ls"}, {"audit", "ls"}, {"stats"},
+		{"agent", "ls"}, {"queue", "ls"}, {"queue", "ls", "--sessions"}, {"sessions", "ls"}, {"hold", "ls"}, {"audit", "ls"}, {"stats"},
 	} {
 		out := runOK(t, env{}, "", append(args, "--data", dir)...)
 		assert.NotEmpty(t, out, "%v answers", args)
 		same()
 	}
-	assert.Contains(t, runOK(t, env{}, "", "queue", "ls", "--data", dir), "c1", "the queued session is listed")
+	assert.Contains(t, runOK(t, env{}, "", "queue", "ls", "--sessions", "--data", dir), "c1", "the queued session is listed")
 }

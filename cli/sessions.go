@@ -19,30 +19,6 @@ import (
 	"github.com/parley-chat/parley/storage"
 )
 
-func newCmdQueue(g *globalOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "queue", Short: "Inspect the queue of waiting customers"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "ls",
-		Short: "List waiting sessions, next first",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var rows []admin.QueueRow
-			if err := g.admin(cmd.Context(), "queue.ls", nil, &rows); err != nil {
-				return err
-			}
-			if g.json {
-				return g.printJSON(rows)
-			}
-			out := make([][]string, len(rows))
-			for i, r := range rows {
-				out[i] = []string{strconv.Itoa(r.Position), r.SessionID, r.CustomerID, when(r.WaitingSince), (time.Duration(r.WaitS) * time.Second).String()}
-			}
-			return g.table([]string{"POSITION", "SESSION", "CUSTOMER", "WAITING SINCE", "WAIT"}, out)
-		},
-	})
-	return cmd
-}
-
 func when(t parley.Time) string {
 	if t.IsZero() {
 		return "-"
