@@ -78,10 +78,10 @@ type QueueNameArgs struct {
 
 // QueueListRow is one queue as queue ls shows it.
 type QueueListRow struct {
-	Name        string      `json:"name"`
-	Greeting    string      `json:"greeting,omitempty"`
-	Waiting     int         `json:"waiting"`
-	OldestWaitS int         `json:"oldest_wait_s"`
+	Name        string `json:"name"`
+	Greeting    string `json:"greeting,omitempty"`
+	Waiting     int    `json:"waiting"`
+	OldestWaitS int    `json:"oldest_wait_s"`
 	// AgentsServing counts the enabled agents that serve the queue;
 	// AgentsAvailable those of them taking chats now (0 while the server
 	// is stopped).

@@ -36,11 +36,11 @@ const (
 
 // command is one request to a session goroutine.
 type command struct {
-	kind    int
-	conn    Conn   // who to answer; nil for server-side commands
-	req     string // echoed as "re"
-	from    parley.Participant
-	agent   *parley.Agent // cmdAssign: the agent joining
+	kind  int
+	conn  Conn   // who to answer; nil for server-side commands
+	req   string // echoed as "re"
+	from  parley.Participant
+	agent *parley.Agent // cmdAssign: the agent joining
 	// routing is cmdAssign's routing decision, stored with the join.
 	routing *parley.Routing
 	text    string
