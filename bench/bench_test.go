@@ -79,13 +79,15 @@ func TestBenchConnectionsSmoke(t *testing.T) {
 }
 
 func TestBenchRoutingSmoke(t *testing.T) {
-	res := runBench(t, "routing", "--customers", "60", "--agents", "3", "--capacity", "10")
+	res := runBench(t, "routing", "--customers", "60", "--agents", "3", "--capacity", "10", "--ewt-customers", "12", "--ewt-handle", "400ms")
 	assert.Equal(t, "routing", res["scenario"])
 	assert.Equal(t, 60.0, res["assignments"])
 	assert.Equal(t, 2.0, res["waves"])
 	assert.Greater(t, res["assignments_per_s"], 0.0)
 	assert.Equal(t, 0.0, res["fifo_violations"])
 	assert.Equal(t, 0.0, res["longest_free_violations"])
+	assert.Contains(t, res, "ewt_mae_s")
+	assert.Greater(t, res["ewt_samples"], 0.0, "customers were given estimates")
 }
 
 func TestBenchRecoverySmoke(t *testing.T) {

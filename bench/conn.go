@@ -27,6 +27,7 @@ type frame struct {
 	Status      string       `json:"status,omitempty"`
 	Position    int          `json:"position,omitempty"`
 	Duplicate   bool         `json:"duplicate,omitempty"`
+	EWTSeconds  *int         `json:"ewt_s,omitempty"`
 }
 
 type wireSession struct {
@@ -34,7 +35,10 @@ type wireSession struct {
 	State     string `json:"state"`
 	CreatedAt string `json:"created_at"`
 	Position  int    `json:"position,omitempty"`
-	Customer  struct {
+	// EWTSeconds and AgentsAvailable describe a queued session's wait.
+	EWTSeconds      *int `json:"ewt_s,omitempty"`
+	AgentsAvailable *int `json:"agents_available,omitempty"`
+	Customer        struct {
 		ID string `json:"id"`
 	} `json:"customer"`
 	Agents []struct {

@@ -18,6 +18,13 @@ type RoutingConfig struct {
 	// Capacity is each agent's capacity; default 50. When the agents'
 	// slots cannot take the whole queue at once, it is served in waves.
 	Capacity int
+	// EWTCustomers and EWTAgents size the wait-estimate phase that
+	// follows the waves; defaults 60 and 4. EWTHandle is the mean handle
+	// time of its chats (uniform between half and one and a half times
+	// it); default 2s.
+	EWTCustomers int
+	EWTAgents    int
+	EWTHandle    time.Duration
 }
 
 // RoutingResult is what the routing scenario reports.
@@ -39,6 +46,14 @@ type RoutingResult struct {
 	// Ambiguous counts sessions created in the same millisecond as
 	// another, whose relative order the check cannot see.
 	Ambiguous int `json:"ambiguous"`
+	// EWTMAES is the mean absolute error, in seconds, of the wait
+	// estimates customers were given (ewt_s of the start answer and of
+	// each queue push) against the waits that followed, in the
+	// wait-estimate phase; EWTSamples counts the estimates and
+	// EWTMeanWaitS is the customers' mean wait.
+	EWTMAES      float64 `json:"ewt_mae_s"`
+	EWTSamples   int     `json:"ewt_samples"`
+	EWTMeanWaitS float64 `json:"ewt_mean_wait_s"`
 }
 
 func (c *RoutingConfig) defaults() {
@@ -50,6 +65,15 @@ func (c *RoutingConfig) defaults() {
 	}
 	if c.Capacity <= 0 {
 		c.Capacity = 50
+	}
+	if c.EWTCustomers <= 0 {
+		c.EWTCustomers = 60
+	}
+	if c.EWTAgents <= 0 {
+		c.EWTAgents = 4
+	}
+	if c.EWTHandle <= 0 {
+		c.EWTHandle = 2 * time.Second
 	}
 }
 
@@ -359,6 +383,10 @@ func Routing(ctx context.Context, o Options, cfg RoutingConfig) (*RoutingResult,
 	res.AssignS = round3(total.Seconds())
 	if total > 0 {
 		res.AssignmentsPerS = round3(float64(res.Assignments) / total.Seconds())
+	}
+	// Every agent of the waves is on break now.
+	if res.EWTMAES, res.EWTSamples, res.EWTMeanWaitS, err = routingEWT(ctx, srv, cfg, st); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

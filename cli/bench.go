@@ -38,6 +38,9 @@ type benchOptions struct {
 	settle time.Duration
 
 	capacity int
+	// ewtCustomers and ewtHandle size routing's wait-estimate phase.
+	ewtCustomers int
+	ewtHandle    time.Duration
 
 	events   int
 	sessions int
@@ -94,6 +97,8 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.conns, "conns", 0, "connections: idle connections (default: the file limit less a reserve)")
 	f.DurationVar(&o.settle, "settle", 3*time.Second, "connections: wait before reading the server's memory")
 	f.IntVar(&o.capacity, "capacity", 50, "routing: capacity of each agent")
+	f.IntVar(&o.ewtCustomers, "ewt-customers", 0, "routing: customers of the wait-estimate phase (default 60)")
+	f.DurationVar(&o.ewtHandle, "ewt-handle", 0, "routing: mean handle time in the wait-estimate phase (default 2s)")
 	f.IntVar(&o.events, "events", 1_000_000, "recovery: events in the database; replies: events in the long session (default 30000)")
 	f.IntVar(&o.sessions, "sessions", 10_000, "recovery: open sessions in the database; sessions: queued sessions; replies: sessions of one customer (default 15000)")
 	f.DurationVar(&o.stall, "stall", 3*time.Second, "replies: how long the late readers wait before reading")
@@ -152,7 +157,10 @@ func runBench(cmd *cobra.Command, g *globalOptions, o *benchOptions, scenario st
 		case "connections":
 			res, err = bench.Connections(ctx, opts, bench.ConnectionsConfig{Conns: o.conns, Settle: o.settle})
 		case "routing":
-			res, err = bench.Routing(ctx, opts, bench.RoutingConfig{Customers: o.customers, Agents: o.agents, Capacity: o.capacity})
+			res, err = bench.Routing(ctx, opts, bench.RoutingConfig{
+				Customers: o.customers, Agents: o.agents, Capacity: o.capacity,
+				EWTCustomers: o.ewtCustomers, EWTHandle: o.ewtHandle,
+			})
 		case "recovery":
 			res, err = bench.Recovery(ctx, opts, bench.RecoveryConfig{Events: o.events, Sessions: o.sessions, Runs: o.runs})
 		case "sessions":
