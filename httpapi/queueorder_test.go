@@ -52,7 +52,7 @@ func TestStartAnswerPrecedesQueuePushes(t *testing.T) {
 	}
 
 	// The dispatcher's queue holds every session once, in arrival order.
-	rows, err := h.admin.Queue(context.Background())
+	rows, err := h.admin.Queue(context.Background(), admin.QueueArgs{})
 	require.NoError(t, err)
 	require.Len(t, rows, n)
 	rank := make(map[string]int, n)
