@@ -1,6 +1,7 @@
 /*! Parley chat widget loader. Add to a page with
  *   <script src="https://chat.example.com/widget.js" async></script>
  * API: Parley('identify', customerToken) · Parley('open') · Parley('close')
+ *      Parley('queue', 'sales') (the queue new chats start in)
  *      Parley('reset') · Parley('on', 'message', fn)
  * Calls made before this file loads are kept by the stub
  *   window.Parley=window.Parley||function(){(window.Parley.q=window.Parley.q||[]).push(arguments)};
@@ -29,7 +30,7 @@
     }
   }
 
-  var token = null, open = false, frame = null, ready = false, unread = 0;
+  var token = null, open = false, frame = null, ready = false, unread = 0, queueName = null;
   var handlers = { message: [] };
 
   function css(el, styles) {
@@ -112,7 +113,7 @@
       // goes only to the frame's origin.
       ready = true;
       frame.contentWindow.postMessage({ parley: 1, type: 'init', token: token,
-        visitor: load('visitor'), read: load('read'), open: open }, origin);
+        visitor: load('visitor'), read: load('read'), open: open, queue: queueName }, origin);
     });
     box.appendChild(frame);
   }
@@ -193,6 +194,10 @@
         if (arg === token) return;
         token = arg || null;
         post({ parley: 1, type: 'identify', token: token });
+        break;
+      case 'queue':
+        queueName = arg ? String(arg) : null;
+        post({ parley: 1, type: 'queue', queue: queueName });
         break;
       case 'open': show(); break;
       case 'ready': frame.setAttribute('data-ready', ''); break;

@@ -22,6 +22,7 @@ const S = {
   parentOrigin: null,
   token: null, // the host's customer token (identify)
   visitor: null, // an anonymous visitor's token
+  queue: null, // the queue new sessions start in (Parley('queue', name))
   open: false,
   ws: null,
   welcomed: false,
@@ -69,12 +70,16 @@ window.addEventListener('message', (e) => {
       S.token = m.token || null;
       S.visitor = m.visitor || null;
       S.open = !!m.open;
+      S.queue = m.queue || null;
       if (m.read) {
         const [id, seq] = String(m.read).split(':');
         S.readMark = { id, seq: Number(seq) || 0 };
       }
       toParent({ type: 'ready' });
       connect();
+      break;
+    case 'queue':
+      S.queue = m.queue || null;
       break;
     case 'identify':
       if ((m.token || null) !== S.token) {
@@ -504,7 +509,7 @@ function flush() {
   if (!S.session || S.session.state === 'ended') {
     if (!S.starting) {
       S.starting = true;
-      send({ type: 'start', req: 'start' });
+      send(S.queue ? { type: 'start', req: 'start', queue: S.queue } : { type: 'start', req: 'start' });
     }
     return;
   }
