@@ -168,3 +168,52 @@ func TestEWTFromServiceHistory(t *testing.T) {
 	assert.Equal(t, 0, n)
 	assert.InDelta(t, EWTWindow.Seconds(), secs, ewtBucket.Seconds())
 }
+
+// TestAgentsAvailablePerQueue: a customer hears of the agents available
+// for its own queue only, live as they come and go.
+func TestAgentsAvailablePerQueue(t *testing.T) {
+	m := NewMachine()
+	m.AddQueue("sales")
+	enqueueIn(m, "sales", "s1", t0)
+	enqueueIn(m, parley.DefaultQueue, "d1", t0)
+	m.Tick(t0)
+	// Bob serves the default queue only, and is busy with another chat.
+	m.SetAgent("bob", 1, false)
+	m.SetAgentQueues("bob", []string{parley.DefaultQueue})
+	m.Connected("bob")
+	m.Hold("bob", "other")
+	m.SetStatus("bob", parley.StatusAvailable, nil)
+	effs := ofKind(m.Tick(t0.Add(time.Second)), EffPosition)
+	require.Len(t, effs, 1, "only the default queue's customer is told")
+	assert.Equal(t, "d1", effs[0].Session)
+	assert.Equal(t, 1, effs[0].AgentsAvailable)
+	assert.Positive(t, effs[0].EWTSeconds)
+	_, _, _, avail := m.Place("s1")
+	assert.Equal(t, 0, avail)
+
+	// Bob now serves sales too: its customer hears at once.
+	m.SetAgentQueues("bob", []string{parley.DefaultQueue, "sales"})
+	effs = ofKind(m.Tick(t0.Add(2*time.Second)), EffPosition)
+	require.Len(t, effs, 1)
+	assert.Equal(t, "s1", effs[0].Session)
+	assert.Equal(t, "sales", effs[0].QueueName)
+	assert.Equal(t, 1, effs[0].AgentsAvailable)
+
+	// Bob goes on break: both hear that nobody is available.
+	m.SetStatus("bob", parley.StatusBreak, nil)
+	effs = ofKind(m.Tick(t0.Add(3*time.Second)), EffPosition)
+	require.Len(t, effs, 2)
+	for _, e := range effs {
+		assert.Equal(t, 0, e.AgentsAvailable)
+	}
+
+	// queue_list for Bob: only the queues he serves, optionally one.
+	m.SetAgentQueues("bob", []string{"sales"})
+	ids, n := m.QueueHeadFor("bob", "", 10)
+	assert.Equal(t, []string{"s1"}, ids)
+	assert.Equal(t, 1, n)
+	ids, n = m.QueueHeadFor("bob", parley.DefaultQueue, 10)
+	assert.Empty(t, ids)
+	assert.Equal(t, 0, n)
+	assert.Equal(t, []string{"d1", "s1"}, m.QueueOrder(), "equal arrivals go in queue name order")
+}
