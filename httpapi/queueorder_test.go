@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley/admin"
 )
 
 // TestStartAnswerPrecedesQueuePushes starts many sessions at once and checks
