@@ -11,8 +11,8 @@ import (
 
 // ewtSample is one wait estimate a customer was given, and when.
 type ewtSample struct {
-	at  time.Time
-	ewt int
+	at       time.Time
+	ewt, pos int
 }
 
 // ewtCustomer is one customer of the wait-estimate phase.
@@ -36,10 +36,10 @@ func (e *ewtCustomer) reader() {
 		switch {
 		case f.Type == "session" && f.Re == "start" && f.Session != nil:
 			if f.Session.AgentsAvailable != nil && *f.Session.AgentsAvailable > 0 && f.Session.EWTSeconds != nil {
-				e.samples = append(e.samples, ewtSample{now, *f.Session.EWTSeconds})
+				e.samples = append(e.samples, ewtSample{now, *f.Session.EWTSeconds, f.Session.Position})
 			}
 		case f.Type == "queue" && f.EWTSeconds != nil:
-			e.samples = append(e.samples, ewtSample{now, *f.EWTSeconds})
+			e.samples = append(e.samples, ewtSample{now, *f.EWTSeconds, f.Position})
 		case f.Type == "event" && f.Event != nil && f.Event.Kind == "agent_joined" && e.assigned.IsZero():
 			e.assigned = now
 			close(e.done)
@@ -53,13 +53,13 @@ func (e *ewtCustomer) reader() {
 // chat after a random handle time (uniform between half and one and a
 // half times cfg.EWTHandle). Every estimate a customer is given (the
 // answer to start and each queue push) is compared with the wait that
-// followed. It returns the mean absolute error in seconds, the number of
-// estimates and the mean wait.
-func routingEWT(ctx context.Context, srv *server, cfg RoutingConfig, st *status) (mae float64, n int, meanWait float64, err error) {
+// followed. It fills in the mean absolute error in seconds, the same for a
+// fixed 30 s per position, the number of estimates and the mean wait.
+func routingEWT(ctx context.Context, srv *server, cfg RoutingConfig, st *status, res *RoutingResult) error {
 	st.printf("routing: wait estimates, %d agents, %d customers", cfg.EWTAgents, cfg.EWTCustomers)
 	accts, err := srv.addAgents(ctx, "ewt", cfg.EWTAgents, 1)
 	if err != nil {
-		return 0, 0, 0, err
+		return err
 	}
 	base := cfg.Agents + cfg.Customers
 	var closers []*conn
@@ -74,7 +74,7 @@ func routingEWT(ctx context.Context, srv *server, cfg RoutingConfig, st *status)
 	for i, a := range accts {
 		c, err := srv.dialHello(ctx, base+i, "/v1/agent/ws", a.token)
 		if err != nil {
-			return 0, 0, 0, fmt.Errorf("ewt agent %d: %w", i, err)
+			return fmt.Errorf("ewt agent %d: %w", i, err)
 		}
 		closers = append(closers, c)
 		var wmu sync.Mutex
@@ -98,7 +98,7 @@ func routingEWT(ctx context.Context, srv *server, cfg RoutingConfig, st *status)
 		err = c.send(map[string]any{"type": "status", "status": "available"})
 		wmu.Unlock()
 		if err != nil {
-			return 0, 0, 0, err
+			return err
 		}
 	}
 	custs := make([]*ewtCustomer, cfg.EWTCustomers)
@@ -121,7 +121,7 @@ func routingEWT(ctx context.Context, srv *server, cfg RoutingConfig, st *status)
 		}
 	}
 	if err != nil {
-		return 0, 0, 0, err
+		return err
 	}
 	// Arrivals 25% faster than service, so a queue builds up.
 	gap := float64(cfg.EWTHandle) / float64(cfg.EWTAgents) / 1.25
@@ -131,34 +131,38 @@ func routingEWT(ctx context.Context, srv *server, cfg RoutingConfig, st *status)
 		e.started = time.Now()
 		e.mu.Unlock()
 		if err := e.c.send(map[string]any{"type": "start", "req": "start"}); err != nil {
-			return 0, 0, 0, err
+			return err
 		}
 		select {
 		case <-time.After(time.Duration(rand.ExpFloat64() * gap)):
 		case <-ctx.Done():
-			return 0, 0, 0, ctx.Err()
+			return ctx.Err()
 		}
 	}
 	deadline := time.After(2*time.Minute + time.Duration(cfg.EWTCustomers)*cfg.EWTHandle)
-	var sum, waits float64
+	var sum, fixed, waits float64
+	n := 0
 	for _, e := range custs {
 		select {
 		case <-e.done:
 		case <-deadline:
-			return 0, 0, 0, fmt.Errorf("wait estimates: a customer got no agent in time")
+			return fmt.Errorf("wait estimates: a customer got no agent in time")
 		case <-ctx.Done():
-			return 0, 0, 0, ctx.Err()
+			return ctx.Err()
 		}
 		e.mu.Lock()
 		waits += e.assigned.Sub(e.started).Seconds()
 		for _, s := range e.samples {
-			sum += math.Abs(float64(s.ewt) - e.assigned.Sub(s.at).Seconds())
+			wait := e.assigned.Sub(s.at).Seconds()
+			sum += math.Abs(float64(s.ewt) - wait)
+			fixed += math.Abs(float64(30*s.pos) - wait)
 			n++
 		}
 		e.mu.Unlock()
 	}
+	res.EWTSamples, res.EWTMeanWaitS = n, round3(waits/float64(len(custs)))
 	if n > 0 {
-		mae = sum / float64(n)
+		res.EWTMAES, res.EWTFixedMAES = round3(sum/float64(n)), round3(fixed/float64(n))
 	}
-	return round3(mae), n, round3(waits / float64(len(custs))), nil
+	return nil
 }

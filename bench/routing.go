@@ -51,7 +51,10 @@ type RoutingResult struct {
 	// each queue push) against the waits that followed, in the
 	// wait-estimate phase; EWTSamples counts the estimates and
 	// EWTMeanWaitS is the customers' mean wait.
+	// EWTFixedMAES is the error a fixed 30 s per position would have had,
+	// for comparison.
 	EWTMAES      float64 `json:"ewt_mae_s"`
+	EWTFixedMAES float64 `json:"ewt_fixed_mae_s"`
 	EWTSamples   int     `json:"ewt_samples"`
 	EWTMeanWaitS float64 `json:"ewt_mean_wait_s"`
 }
@@ -385,7 +388,7 @@ func Routing(ctx context.Context, o Options, cfg RoutingConfig) (*RoutingResult,
 		res.AssignmentsPerS = round3(float64(res.Assignments) / total.Seconds())
 	}
 	// Every agent of the waves is on break now.
-	if res.EWTMAES, res.EWTSamples, res.EWTMeanWaitS, err = routingEWT(ctx, srv, cfg, st); err != nil {
+	if err := routingEWT(ctx, srv, cfg, st, res); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -11,9 +11,9 @@ import (
 // agent-seconds of serving agents were available while sessions waited
 // (busy agent time). Their ratio is the rate at which one available agent
 // frees a slot for the queue. The estimate for position p with A agents
-// available now is
+// available now, F of their slots free, is
 //
-//	ewt = p / (A * rate),  rate = (departures + 1) / (busy agent-seconds + EWTPriorGap)
+//	ewt = max(0, p-F) / (A * rate),  rate = (departures + 1) / (busy agent-seconds + EWTPriorGap)
 //
 // The one pseudo-departure per EWTPriorGap agent-seconds is the prior used
 // before anything was measured; it weighs less as history accrues.
@@ -112,8 +112,8 @@ func (s *service) totals(now time.Time) (departures int, agentSecs float64) {
 	return departures, agentSecs
 }
 
-// estimate returns the wait in seconds of position pos with avail agents
-// available, at now.
+// estimate returns the wait in seconds of the session that waits for pos
+// slots to free, with avail agents available, at now.
 func (s *service) estimate(pos, avail int, now time.Time) int {
 	if pos <= 0 || avail <= 0 {
 		return 0

@@ -160,7 +160,20 @@ func (m *Machine) Place(sessionID string) (queue string, pos, ewt, avail int) {
 	}
 	pos = l.q.Position(sessionID)
 	avail = m.availFor(l.name)
-	return l.name, pos, l.svc.estimate(pos, avail, m.seen), avail
+	return l.name, pos, l.svc.estimate(pos-m.freeFor(l.name), avail, m.seen), avail
+}
+
+// freeFor counts the free slots of the available agents serving the
+// named queue: that many sessions of it will be routed without waiting
+// for a slot to free.
+func (m *Machine) freeFor(queue string) int {
+	n := 0
+	for id, a := range m.agents {
+		if a.serves(queue) && m.pool.Available(id) {
+			n += m.pool.Free(id)
+		}
+	}
+	return n
 }
 
 // AgentsAvailable counts the agents taking chats now: available,
@@ -291,7 +304,7 @@ func (m *Machine) Tick(now time.Time) []Effect {
 	var effs []Effect
 	for _, name := range m.names {
 		l := m.lanes[name]
-		avail := m.availFor(name)
+		avail, free := m.availFor(name), m.freeFor(name)
 		everyone := avail != l.lastAvail // a change concerns every customer waiting here
 		l.lastAvail = avail
 		l.q.Each(func(pos int, e Entry) bool {
@@ -299,7 +312,7 @@ func (m *Machine) Tick(now time.Time) []Effect {
 				m.lastPos[e.ID] = pos
 				effs = append(effs, Effect{
 					Kind: EffPosition, Session: e.ID, Customer: m.waiting[e.ID], Position: pos,
-					EWTSeconds: l.svc.estimate(pos, avail, now), AgentsAvailable: avail, QueueName: name,
+					EWTSeconds: l.svc.estimate(pos-free, avail, now), AgentsAvailable: avail, QueueName: name,
 				})
 			}
 			return true
