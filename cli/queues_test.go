@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley/admin"
+	"github.com/parley-chat/parley/internal/wsclient"
 	"github.com/parley-chat/parley/parley"
 )
 
@@ -79,6 +80,11 @@ func TestQueuesOnlineAndExplainAfterRestart(t *testing.T) {
 	runOK(t, env{}, "", dataArgs("agent", "set", email, "--queues", "sales,support")...)
 	assigned := ag.expect("assigned")
 	assert.Equal(t, sid, assigned.obj("session").str("id"))
+	var kinds []string
+	for _, ev := range wsclient.Frame(assigned).List("events") {
+		kinds = append(kinds, ev.Str("kind")+":"+ev.Str("text"))
+	}
+	assert.Equal(t, []string{"queued:", "message:Welcome to sales", "agent_joined:"}, kinds, "the agent sees the greeting too")
 	a3JSON(t, &x, dataArgs("queue", "explain", sid)...)
 	require.NotNil(t, x.Routing)
 	assert.Equal(t, parley.StateActive, x.State)
