@@ -36,13 +36,11 @@ const (
 
 // command is one request to a session goroutine.
 type command struct {
-	kind  int
-	conn  Conn   // who to answer; nil for server-side commands
-	req   string // echoed as "re"
-	from  parley.Participant
-	agent *parley.Agent // cmdAssign: the agent joining
-	// routing is cmdAssign's routing decision, stored with the join.
-	routing *parley.Routing
+	kind    int
+	conn    Conn   // who to answer; nil for server-side commands
+	req     string // echoed as "re"
+	from    parley.Participant
+	agent   *parley.Agent // cmdAssign: the agent joining
 	text    string
 	cmid    string
 	whisper bool
@@ -58,6 +56,9 @@ type command struct {
 	// room for one value): nil or the error, or unavailable after
 	// answerTimeout.
 	done chan error
+
+	// routing is cmdAssign's routing decision, stored with the join.
+	routing *parley.Routing
 }
 
 // maxEarly bounds the events a waiting session keeps in memory.
