@@ -168,6 +168,7 @@ func (d *dispatcher) do(e queue.Effect) (err error) {
 	case queue.EffAssign:
 		return d.give(e, reply)
 	case queue.EffStatus:
+		d.logStatus(e.Agent, e.Status)
 		f := parley.AgentStatusFrame{Type: parley.FrameAgentStatus, Status: e.Status, Active: e.Active, Capacity: e.Capacity}
 		var skip Conn
 		if reply != nil {
@@ -177,7 +178,6 @@ func (d *dispatcher) do(e queue.Effect) (err error) {
 			skip = reply.conn
 		}
 		d.hub.reg.toAgent(e.Agent, skip, encode(f))
-		d.logStatus(e.Agent, e.Status)
 	case queue.EffPosition:
 		d.hub.reg.toCustomer(e.Customer, nil, encode(parley.NewCustomerQueueFrame(e.Session, e.Position, e.EWTSeconds, e.AgentsAvailable)))
 	case queue.EffSummary:
