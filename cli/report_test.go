@@ -155,7 +155,9 @@ func reportCheck(t *testing.T, d *reportData) {
 	}}, q.Rows)
 	rows = a3Table(t, runOK(t, env{}, "", append([]string{"report", "queue", "--by", "hour"}, window...)...),
 		"FROM", "QUEUE", "ARRIVALS", "SERVED", "ABANDONED", "WAITING", "WAIT P50", "WAIT P90", "WAIT MAX")
-	hour := func(h int) string { return parley.TimeOf(d.since.Add(time.Duration(h) * time.Hour)).Format(parley.TimeLayout) }
+	hour := func(h int) string {
+		return parley.TimeOf(d.since.Add(time.Duration(h) * time.Hour)).Format(parley.TimeLayout)
+	}
 	assert.Equal(t, []map[string]string{
 		{"FROM": hour(0), "QUEUE": "default", "ARRIVALS": "1", "SERVED": "1", "ABANDONED": "0", "WAITING": "0",
 			"WAIT P50": "1m", "WAIT P90": "1m", "WAIT MAX": "1m"},
