@@ -200,7 +200,7 @@ func (tx *Tx) milestones(sid ulid.ULID, until time.Time) (Milestones, bool, erro
 	// open is the index in m.Agents of each agent's current stay.
 	open := map[string]int{}
 	queued := false
-	err = tx.EachEvent(r.ID, false, func(ev parley.Event) error {
+	err = tx.eachMilestoneEvent(sid, func(ev *milestoneEvent) error {
 		at := ev.At.Time
 		switch ev.Kind {
 		case parley.KindQueued:
@@ -247,6 +247,40 @@ func (tx *Tx) milestones(sid ulid.ULID, until time.Time) (Milestones, bool, erro
 		m.AssignedAt = r.AssignedAt.Time
 	}
 	return m, true, nil
+}
+
+// milestoneEvent is the part of a stored event milestones need: decoding
+// only it skips the text.
+type milestoneEvent struct {
+	Kind string      `json:"kind"`
+	At   parley.Time `json:"at"`
+	From struct {
+		Role string `json:"role"`
+		ID   string `json:"id"`
+	} `json:"from"`
+	Whisper bool   `json:"whisper"`
+	Reason  string `json:"reason"`
+}
+
+// eachMilestoneEvent calls fn with every event of a session, oldest first,
+// reusing one value.
+func (tx *Tx) eachMilestoneEvent(sid ulid.ULID, fn func(*milestoneEvent) error) error {
+	b, err := tx.bucket(bucketEvents)
+	if err != nil {
+		return err
+	}
+	c := b.Cursor()
+	var ev milestoneEvent
+	for k, v := c.Seek(sid[:]); k != nil && bytes.HasPrefix(k, sid[:]); k, v = c.Next() {
+		ev = milestoneEvent{}
+		if err := decode(v, &ev); err != nil {
+			return fmt.Errorf("event %x of session %s: %w", k[idLen:], sid, err)
+		}
+		if err := fn(&ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func firstOf(s ...string) string {

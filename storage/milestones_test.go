@@ -145,3 +145,57 @@ func TestSessionMilestonesWindowAndPaging(t *testing.T) {
 	})
 	assert.Equal(t, parley.EBadRequest, parley.ErrorCode(err))
 }
+
+// BenchmarkSessionMilestones walks the milestones of 2,000 ended sessions
+// of 12 events each, a page of 500 at a time, as a report does.
+func BenchmarkSessionMilestones(b *testing.B) {
+	db := openTest(b, Options{})
+	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	cust := parley.Participant{Role: parley.RoleCustomer, ID: "c"}
+	agent := parley.Participant{Role: parley.RoleAgent, ID: parley.NewID(t0)}
+	const sessions = 2000
+	for i := range sessions {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		r := &parley.SessionRecord{ID: parley.NewID(at), State: parley.StateQueued, Agents: []parley.AgentRef{},
+			Customer: parley.Customer{ID: "c" + parley.NewID(at)}, CreatedAt: parley.TimeOf(at), QueuedAt: parley.TimeOf(at)}
+		update(b, db, func(tx *Tx) error {
+			if err := tx.PutSession(r); err != nil {
+				return err
+			}
+			evs := []parley.Event{evAt(parley.KindQueued, at, cust), evAt(parley.KindAgentJoined, at.Add(time.Second), agent)}
+			for j := range 9 {
+				from := cust
+				if j%2 == 1 {
+					from = agent
+				}
+				e := evAt(parley.KindMessage, at.Add(time.Duration(j+2)*time.Second), from)
+				e.Text = "a message of some ordinary length, as people write them"
+				evs = append(evs, e)
+			}
+			evs = append(evs, evAt(parley.KindEnded, at.Add(20*time.Second), cust))
+			for _, ev := range evs {
+				if _, err := tx.Append(r.ID, &ev); err != nil {
+					return err
+				}
+			}
+			r.State, r.EndedAt = parley.StateEnded, parley.TimeOf(at.Add(20*time.Second))
+			return tx.PutSession(r)
+		})
+	}
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		q := MilestoneQuery{Since: t0, Until: t0.Add(sessions * time.Minute)}
+		require.NoError(b, db.View(func(tx *Tx) error {
+			for {
+				next, err := tx.SessionMilestones(q, func(Milestones) error { n++; return nil })
+				if err != nil || next == "" {
+					return err
+				}
+				q.After = next
+			}
+		}))
+		require.Equal(b, sessions, n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*sessions), "µs/session")
+}
