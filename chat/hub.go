@@ -107,6 +107,9 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	if err := h.recover(); err != nil {
 		return nil, err
 	}
+	if err := h.openStatusHistory(); err != nil {
+		return nil, err
+	}
 	h.wg.Add(1)
 	go h.disp.run()
 	if cfg.AbandonAfter > 0 {
@@ -183,6 +186,7 @@ var errShuttingDown = parley.Errorf(parley.EUnavailable, "Server is shutting dow
 // first; commands still queued are refused as unavailable; acknowledged
 // messages are already durable. No session starts once Close began.
 func (h *Hub) Close() error {
+	h.disp.logShutdown()
 	h.mu.Lock()
 	h.closed = true
 	open := make([]*session, 0, len(h.sessions))

@@ -39,6 +39,7 @@ func (g *globalOptions) admin(ctx context.Context, cmd string, args, out any) er
 var readOnlyAdmin = map[string]bool{
 	"agent.ls": true, "queue.ls": true, "sessions.ls": true, "sessions.show": true,
 	"hold.ls": true, "audit.ls": true, "stats": true,
+	"report.agents": true, "report.queue": true,
 }
 
 func (g *globalOptions) adminOffline(ctx context.Context, cmd string, args any) (json.RawMessage, error) {

@@ -97,6 +97,7 @@ func NewRootCmd(streams Streams, lookup func(string) (string, bool)) *cobra.Comm
 		newCmdBackup(g),
 		newCmdCheck(g),
 		newCmdStats(g),
+		newCmdReport(g),
 		newCmdCompact(g),
 		newCmdBench(g),
 		newCmdVersion(g),
