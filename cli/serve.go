@@ -141,6 +141,9 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		return err
 	}
 	defer db.Close()
+	if from, backup := db.Migration(); from > 0 {
+		log.Info("upgraded the database schema", "from", from, "to", storage.SchemaVersion, "backup", backup)
+	}
 
 	secret, err := customerSecret(g, o, log)
 	if err != nil {
