@@ -120,3 +120,27 @@ func TestServeTLSFlagsChecked(t *testing.T) {
 		"--tls-cert", filepath.Join(data, "none.pem"), "--tls-key", filepath.Join(data, "none.key"))
 	runFail(t, env{}, "", "--log-format", "serve", "--data", data, "--listen", "127.0.0.1:0", "--log-format", "xml")
 }
+
+// TestHealthcheck: parley healthcheck exits 0 against a ready server, over
+// HTTP and HTTPS (from --listen/--tls-cert or their variables, a wildcard
+// address asked on loopback), and 1 when nothing answers.
+func TestHealthcheck(t *testing.T) {
+	plain := startServe(t, env{}, "--data", t.TempDir())
+	out := runOK(t, env{}, "", "healthcheck", "--listen", plain.addr)
+	assert.Equal(t, "ready (http://"+plain.addr+"/readyz)\n", out)
+	_, port, _ := strings.Cut(plain.addr, ":")
+	out = runOK(t, env{"PARLEY_LISTEN": "0.0.0.0:" + port}, "", "healthcheck")
+	assert.Contains(t, out, "ready (http://127.0.0.1:"+port+"/readyz)")
+
+	cert, err := testcert.New("healthcheck")
+	require.NoError(t, err)
+	certFile, keyFile, err := cert.WriteFiles(t.TempDir())
+	require.NoError(t, err)
+	secure := startServeTLS(t, env{}, "--data", t.TempDir(), "--tls-cert", certFile, "--tls-key", keyFile)
+	out = runOK(t, env{"PARLEY_LISTEN": secure.addr, "PARLEY_TLS_CERT": certFile}, "", "healthcheck")
+	assert.Contains(t, out, "ready (https://"+secure.addr+"/readyz)")
+	runFail(t, env{}, "", "not ready", "healthcheck", "--listen", secure.addr) // plain HTTP to a TLS port
+
+	plain.stop(t)
+	runFail(t, env{}, "", "not ready", "healthcheck", "--listen", plain.addr)
+}
