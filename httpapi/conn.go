@@ -311,6 +311,7 @@ func (s *Server) serveWS(role string) http.HandlerFunc {
 		}
 		ws.SetPingHandler(c.queuePong)
 		ws.SetCloseHandler(c.closeReply)
+		s.log.Debug("websocket opened", "role", role, "client", ip, "request_id", requestID(r))
 		go c.readLoop()
 	}
 }

@@ -102,6 +102,7 @@ type Server struct {
 	mux      *http.ServeMux
 	logins   *loginLimiter
 	reqIDs   *requestIDs
+	hits     limitHits // limits hit, for metrics
 	visitors *keyedLimiter // new visitors per client address
 
 	handoff handoff // see drain.go
@@ -197,7 +198,7 @@ func (s *Server) routes() {
 // (parley serve --metrics-listen), where only the scraper can reach it.
 func (s *Server) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metricsHandler(s.hub))
+	mux.Handle("GET /metrics", metricsHandler(s.hub, &s.hits))
 	return mux
 }
 

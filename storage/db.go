@@ -72,8 +72,9 @@ type DB struct {
 	closed   bool
 	writerWG sync.WaitGroup
 
-	commits atomic.Uint64
-	opCount atomic.Uint64
+	commits       atomic.Uint64
+	opCount       atomic.Uint64
+	commitLatency latencyHistogram // of successful commits, fsync included
 
 	// migratedFrom and migrationBackup describe the schema upgrade Open
 	// made, if any (migrate.go).
@@ -248,11 +249,13 @@ type Stats struct {
 	Commits uint64
 	// Ops is the number of update functions completed, successfully or not.
 	Ops uint64
+	// CommitSeconds is the latency of successful commits, fsync included.
+	CommitSeconds Histogram
 }
 
 // Stats returns the writer's counters. Ops/Commits is the average batch size.
 func (db *DB) Stats() Stats {
-	return Stats{Commits: db.commits.Load(), Ops: db.opCount.Load()}
+	return Stats{Commits: db.commits.Load(), Ops: db.opCount.Load(), CommitSeconds: db.commitLatency.snapshot()}
 }
 
 // errClosed is returned by Update and View once the DB is closed.
