@@ -102,7 +102,7 @@ type Server struct {
 	mux      *http.ServeMux
 	logins   *loginLimiter
 	reqIDs   *requestIDs
-	hits     limitHits // limits hit, for metrics
+	hits     limitHits     // limits hit, for metrics
 	visitors *keyedLimiter // new visitors per client address
 
 	handoff handoff // see drain.go
