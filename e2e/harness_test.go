@@ -9,7 +9,8 @@
 //
 // Helpers for every browser test (widget_test.go, console_test.go):
 //
-//	srv := newServer(t, opts...)      // a Parley server; options: withAnonymous, withDemo
+//	srv := newServer(t, opts...)      // a Parley server; options: withAnonymous, withDemo,
+//	                                  //   withTLS (both sites over HTTPS, tls_test.go)
 //	srv.URL                           // "http://127.0.0.1:<port>" (Parley: console, frame, API)
 //	srv.HostURL                       // "http://localhost:<port>" (the customer's web site)
 //	srv.hostPage(token)               // URL of a host page that embeds the widget and, when
