@@ -163,9 +163,9 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	scheme := "http"
 	if certs != nil {
 		ln, scheme = tls.NewListener(ln, certs.tlsConfig()), "https"
-		stopReload := reloadOnHangup(ctx, certs)
-		defer stopReload()
 	}
+	stopReload := reloadOnHangup(ctx, certs, log)
+	defer stopReload()
 	if o.debugListen != "" {
 		dln, err := net.Listen("tcp", o.debugListen)
 		if err != nil {

@@ -83,9 +83,11 @@ func (r *certReloader) tlsConfig() *tls.Config {
 	}
 }
 
-// reloadOnHangup reloads certs on every SIGHUP until ctx ends or the
-// returned stop is called.
-func reloadOnHangup(ctx context.Context, certs *certReloader) (stop func()) {
+// reloadOnHangup reloads certs (nil without --tls-cert) on every SIGHUP
+// until ctx ends or the returned stop is called. SIGHUP is caught even
+// without certificates, so that a reload (systemctl reload) never stops
+// the server.
+func reloadOnHangup(ctx context.Context, certs *certReloader, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -95,6 +97,10 @@ func reloadOnHangup(ctx context.Context, certs *certReloader) (stop func()) {
 		for {
 			select {
 			case <-hup:
+				if certs == nil {
+					log.Info("SIGHUP: nothing to reload (no --tls-cert)")
+					continue
+				}
 				_ = certs.Reload()
 			case <-ctx.Done():
 				return

@@ -144,3 +144,14 @@ func TestHealthcheck(t *testing.T) {
 	plain.stop(t)
 	runFail(t, env{}, "", "not ready", "healthcheck", "--listen", plain.addr)
 }
+
+// TestServeSurvivesHangupWithoutTLS: systemctl reload sends SIGHUP; a
+// server without certificates logs that there is nothing to reload and
+// serves on (uncaught, SIGHUP would end the process).
+func TestServeSurvivesHangupWithoutTLS(t *testing.T) {
+	s := startServe(t, env{}, "--data", t.TempDir())
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	s.errOut.waitMatch(t, regexp.MustCompile(`SIGHUP: nothing to reload`), s.done)
+	runOK(t, env{}, "", "healthcheck", "--listen", s.addr)
+	require.Equal(t, 0, s.stop(t))
+}
