@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/parley-chat/parley/auth"
 	"github.com/parley-chat/parley/parley"
@@ -79,4 +81,34 @@ func TestServeMigratesFixture(t *testing.T) {
 		}
 	}
 	assert.Contains(t, texts, fixtureQueuedText)
+}
+
+// TestServeRefusesNewerSchema: a file written by a newer Parley is
+// refused with a message that says so, and nothing is written: no backup,
+// no upgrade.
+func TestServeRefusesNewerSchema(t *testing.T) {
+	data := t.TempDir()
+	path := filepath.Join(data, "parley.db")
+	db, err := storage.Open(path, storage.Options{})
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	bdb, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, bdb.Update(func(tx *bolt.Tx) error {
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, uint64(storage.SchemaVersion+1))
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), v)
+	}))
+	require.NoError(t, bdb.Close())
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	runFail(t, env{}, "", fmt.Sprintf("database schema version %d is newer than the supported version %d; upgrade Parley",
+		storage.SchemaVersion+1, storage.SchemaVersion), "serve", "--data", data, "--listen", "127.0.0.1:0")
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the refused file was written")
+	matches, err := filepath.Glob(path + ".pre-v*")
+	require.NoError(t, err)
+	assert.Empty(t, matches)
 }
