@@ -101,6 +101,7 @@ func NewRootCmd(streams Streams, lookup func(string) (string, bool)) *cobra.Comm
 		newCmdCompact(g),
 		newCmdBench(g),
 		newCmdVersion(g),
+		newCmdHealthcheck(g),
 	)
 	refuseUnknownSubcommands(root)
 	return root
