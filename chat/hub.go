@@ -58,16 +58,17 @@ const DefaultMaxMessageChars = 4096
 
 // Hub is the running chat service over one database.
 type Hub struct {
-	db   *storage.DB
-	now  func() time.Time
-	log  *slog.Logger
-	cfg  Config
-	reg  *registry
-	gone *goneTracker
+	db    *storage.DB
+	now   func() time.Time
+	log   *slog.Logger
+	cfg   Config
+	reg   *registry
+	gone  *goneTracker
+	disp  *dispatcher
+	count counters
+
 	// timers holds the deadlines of timers.go.
 	timers *timers
-	disp   *dispatcher
-	count  counters
 
 	mu         sync.RWMutex
 	sessions   map[string]*session // open sessions by id
