@@ -415,6 +415,9 @@ func (h *Hub) expireGrace(now time.Time) []goneAgent {
 			if !known {
 				continue
 			}
+			if v.Status == parley.StatusOffline && len(v.Sessions) == 0 {
+				continue // nothing to take from it
+			}
 			if v.Status != parley.StatusOffline {
 				h.disp.exec(h.disp.m.SetStatus(id, parley.StatusOffline, nil))
 			}
