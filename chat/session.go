@@ -316,6 +316,11 @@ func (s *session) storeSends(batch []command) {
 			s.fail(c, parley.Errorf(parley.EConflict, "client_msg_id %q is already used in this session.", c.cmid))
 			continue
 		}
+		if !dups[i] {
+			// Timers first: once the sender holds the ack, the clock
+			// its message started is running.
+			s.noteMessage(ev)
+		}
 		c.conn.Send(encode(parley.SentFrame{
 			Type: parley.FrameSent, Re: c.req, SessionID: s.id, ClientMsgID: ev.ClientMsgID,
 			Seq: ev.Seq, ID: ev.ID, At: ev.At, Duplicate: dups[i],
@@ -327,7 +332,6 @@ func (s *session) storeSends(batch []command) {
 		s.hub.count.messages.Add(1)
 		s.lastSeq = ev.Seq
 		s.remember(ev)
-		s.noteMessage(ev)
 		s.publish(ev, nil)
 	}
 }

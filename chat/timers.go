@@ -292,20 +292,25 @@ func (s *session) sessionEnded() {
 	s.hub.disp.post(func() { s.hub.disp.m.ForgetExclusions(id) })
 }
 
-// agentDetached uncounts an agent connection and, if it was the agent's
-// last, starts its grace.
-func (h *Hub) agentDetached(agentID string) {
-	h.disp.disconnected(agentID)
-	if h.cfg.AgentGrace <= 0 {
-		return
+// agentDetached unregisters and uncounts an agent connection and, if it
+// was the agent's last, starts its grace in the same step: nobody can see
+// the agent without connections and not yet counted as gone.
+func (h *Hub) agentDetached(agentID string, c Conn) {
+	h.reg.mu.Lock()
+	if remove(h.reg.agents, agentID, c) == 0 && h.cfg.AgentGrace > 0 {
+		h.timers.mu.Lock()
+		h.timers.gone[agentID] = h.now()
+		h.timers.mu.Unlock()
 	}
-	h.disp.post(func() {
-		if h.disp.m.Connections(agentID) == 0 {
-			h.timers.mu.Lock()
-			h.timers.gone[agentID] = h.now()
-			h.timers.mu.Unlock()
-		}
-	})
+	h.reg.mu.Unlock()
+	h.disp.disconnected(agentID)
+}
+
+// agentConns returns how many connections an agent has.
+func (r *registry) agentConns(id string) int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.agents[id])
 }
 
 // TimerSweep counts what one SweepTimers did.
@@ -408,7 +413,7 @@ func (h *Hub) expireGrace(now time.Time) []goneAgent {
 				delete(h.timers.gone, id)
 			}
 			h.timers.mu.Unlock()
-			if !ok || now.Sub(since) < grace || h.disp.m.Connections(id) > 0 {
+			if !ok || now.Sub(since) < grace || h.reg.agentConns(id) > 0 {
 				continue // back, or gone again more recently
 			}
 			v, known := h.disp.m.Agent(id)
