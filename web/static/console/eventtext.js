@@ -16,12 +16,13 @@ const leftWhy = {
 
 /**
  * eventText returns the line shown for an event of issue 10, or null for
- * other events. who is "You" or the author's name.
+ * other events. who is "You" or the author's name; me is the agent's own id.
  */
-export function eventText(e, who) {
+export function eventText(e, who, me) {
   switch (e.kind) {
     case 'transferred':
       if (!e.to) return `${who} sent the chat back to the queue`;
+      if (me && e.to.id === me) return `${who} transferred the chat to you`;
       return `${who} transferred the chat to ${e.to.name || 'another agent'}`;
     case 'agent_left': {
       const why = leftWhy[e.reason];

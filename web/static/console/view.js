@@ -263,7 +263,7 @@ export function renderOlder(S) {
 
 function systemText(S, e) {
   const who = isMe(S, e.from) ? 'You' : e.from?.name || (e.from?.role === 'customer' ? 'The customer' : 'Someone');
-  const extra = eventText(e, who);
+  const extra = eventText(e, who, S.agent && S.agent.id);
   if (extra) return extra;
   switch (e.kind) {
     case 'queued': return `${who} started the chat`;

@@ -17,7 +17,6 @@ export function noticeText(ev, name) {
       return ev.to ? name + ' passed your chat to ' + (ev.to.name || 'a colleague')
         : name + ' passed your chat to the next available agent';
     case 'agent_left':
-      if (ev.reason === 'transferred') return null; // the transferred line says it
       if (ev.reason === 'disconnected' || ev.reason === 'unanswered') {
         return name + ' is no longer in the chat; the next available agent will answer here';
       }
