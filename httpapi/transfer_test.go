@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -161,4 +163,37 @@ func TestTransferBackToQueue(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"Needs billing"}, notes)
+}
+
+// TestTransferCommitFailureFreesSlot: a transfer whose commit fails is
+// answered with the error and changes nothing: the slot taken for the
+// receiving agent is free again and the transferring agent keeps the
+// chat.
+func TestTransferCommitFailureFreesSlot(t *testing.T) {
+	var failing atomic.Bool
+	h := newFaultHarness(t, func() error {
+		if failing.Load() {
+			return errors.New("disk on fire")
+		}
+		return nil
+	})
+	amy, _ := h.onDuty("Amy", 1)
+	c1, _ := h.customer("fail-1")
+	s1 := h.startSession(c1).str("id")
+	amy.expect("assigned")
+	bob, bobID := h.onDuty("Bob", 1)
+
+	failing.Store(true)
+	f := h.do(amy, frame{"type": "transfer", "session_id": s1, "to_agent_id": bobID, "note": "lost"})
+	failing.Store(false)
+	require.Equal(t, "error", f.str("type"), "%v", f)
+
+	ag := h.do(amy, frame{"type": "agents"}).list("agents")
+	require.Len(t, ag, 2)
+	assert.Equal(t, 1, ag[0].num("active"), "Amy keeps the chat: %v", ag[0])
+	assert.Equal(t, 0, ag[1].num("active"), "Bob's slot is free again: %v", ag[1])
+	h.say(amy, s1, "Still with you.")
+	c2, _ := h.customer("fail-2")
+	s2 := h.startSession(c2).str("id")
+	assert.Equal(t, s2, bob.expect("assigned").obj("session").str("id"))
 }
