@@ -109,6 +109,10 @@ func (cl *Client) handleAgent(in *parley.Inbound) error {
 		return cl.history(in)
 	case parley.FrameQueueList:
 		return cl.queueList(in)
+	case parley.FrameTransfer:
+		return cl.transferCommand(in)
+	case parley.FrameAgents:
+		return cl.agentsList(in)
 	default:
 		return unknownType(in.Type)
 	}

@@ -38,6 +38,19 @@ type Config struct {
 	// MaxMessageChars bounds the text of one message, in characters;
 	// default 4,096 (DefaultMaxMessageChars).
 	MaxMessageChars int
+	// AgentGrace is how long an agent may have no connection before it
+	// goes offline and leaves its chats (timers.go). Zero turns it off.
+	AgentGrace time.Duration
+	// ReplyTimeout takes a chat back from an agent who got it and has not
+	// written to the customer this long. Zero turns it off.
+	ReplyTimeout time.Duration
+	// InactivityWarning and InactivityTimeout warn, then end, an active
+	// chat whose customer has not answered an agent's message this long.
+	// A zero InactivityTimeout turns both off; a zero warning (or one not
+	// shorter than the timeout) sends none.
+	InactivityWarning, InactivityTimeout time.Duration
+	// TimerInterval is how often the timers are swept; default 1s.
+	TimerInterval time.Duration
 }
 
 // DefaultMaxMessageChars is the default Config.MaxMessageChars.
@@ -53,6 +66,9 @@ type Hub struct {
 	gone  *goneTracker
 	disp  *dispatcher
 	count counters
+
+	// timers holds the deadlines of timers.go.
+	timers *timers
 
 	mu         sync.RWMutex
 	sessions   map[string]*session // open sessions by id
@@ -97,6 +113,7 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 		cfg:        cfg,
 		reg:        newRegistry(),
 		gone:       newGoneTracker(),
+		timers:     newTimers(),
 		sessions:   make(map[string]*session),
 		byCustomer: make(map[string]*session),
 		closing:    make(chan struct{}),
@@ -116,6 +133,7 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 		h.wg.Add(1)
 		go h.abandonLoop()
 	}
+	h.startTimers()
 	return h, nil
 }
 
@@ -164,6 +182,9 @@ func (h *Hub) recover() error {
 	}
 	for _, r := range queued {
 		h.disp.enqueue(r.ID, r.Customer.ID, r.QueuedAt.Time)
+	}
+	if err := h.recoverTimers(open); err != nil {
+		return fmt.Errorf("recover timers: %w", err)
 	}
 	h.log.Info("recovered", "open_sessions", len(open), "queued", len(queued), "agents", len(agents))
 	return nil

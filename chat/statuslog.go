@@ -138,10 +138,3 @@ func (h *Hub) openStatusHistory() error {
 	h.disp.statuses.seq = seq
 	return nil
 }
-
-// agentConns returns how many connections the agent has.
-func (r *registry) agentConns(id string) int {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return len(r.agents[id])
-}

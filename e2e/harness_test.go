@@ -150,6 +150,8 @@ type serverOptions struct {
 	anonymous bool
 	demo      bool
 	tls       *testcert.Cert // withTLS (tls_test.go): both sites over HTTPS
+	// hub, if set, adjusts the chat.Config (transfer_test.go).
+	hub func(*chat.Config)
 }
 
 // serverOption configures newServer.
@@ -214,7 +216,11 @@ func (s *server) start(ln net.Listener) {
 	ln = s.wrapTLS(ln)
 	db, err := storage.Open(filepath.Join(s.dir, "parley.db"), storage.Options{})
 	require.NoError(t, err)
-	hub, err := chat.Open(db, chat.Config{QueueInterval: 50 * time.Millisecond})
+	hcfg := chat.Config{QueueInterval: 50 * time.Millisecond}
+	if s.opts.hub != nil {
+		s.opts.hub(&hcfg)
+	}
+	hub, err := chat.Open(db, hcfg)
 	require.NoError(t, err)
 	s.db, s.hub = db, hub
 	s.admin = admin.New(db, admin.HubLive(hub))

@@ -80,6 +80,9 @@ type Inbound struct {
 	Active      *bool  `json:"active,omitempty"`
 	Seq         uint64 `json:"seq,omitempty"`
 	Status      string `json:"status,omitempty"`
+	// ToAgentID and Note are transfer's target agent and note.
+	ToAgentID string `json:"to_agent_id,omitempty"`
+	Note      string `json:"note,omitempty"`
 }
 
 // ErrorFrame reports a failed command.

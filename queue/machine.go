@@ -124,6 +124,9 @@ type Machine struct {
 	lastAvail int
 	avgGap    float64 // seconds
 	lastMatch time.Time
+	// excluded holds, per session, the agents routing skips for it
+	// (machine_timers.go).
+	excluded map[string]map[string]struct{}
 }
 
 // NewMachine returns an empty machine.
@@ -410,11 +413,11 @@ func (m *Machine) Route(now time.Time) []Effect {
 		if m.router.Queue.Len() == 0 {
 			return effs
 		}
-		e, _ := m.router.Queue.Front()
-		as, ok := m.router.Match()
+		as, ok := m.match() // Router.Match, skipping excluded agents
 		if !ok {
 			return effs
 		}
+		e := as.Session
 		customer := m.waiting[e.ID]
 		delete(m.waiting, e.ID)
 		delete(m.lastPos, e.ID)
@@ -581,7 +584,7 @@ func (m *Machine) Accept(agentID, sessionID string, open func(id string) bool, r
 		return reject(parley.Errorf(parley.EConflict, "You are at capacity (%d chats).", m.router.Pool.Capacity(agentID)))
 	}
 	if sessionID == "" {
-		e, ok := m.router.Queue.Front()
+		e, ok := m.frontFor(agentID) // the oldest one it is not excluded from
 		if !ok {
 			return reject(parley.Errorf(parley.ENotFound, "No session is waiting."))
 		}

@@ -5,6 +5,7 @@ import { AgentConn } from './conn.js';
 import { enableNotify, disableNotify, notifyEnabled, notifySupported, alertNewChat } from './notify.js';
 import { initLogin, showLogin } from './login.js';
 import * as view from './view.js';
+import { initTransfer } from './transfer.js';
 
 const tokenKey = 'parley.console.token';
 const profilesKey = 'parley.console.profiles';
@@ -661,6 +662,7 @@ function wire() {
   window.addEventListener('focus', attend);
   document.addEventListener('visibilitychange', attend);
   view.bind({ select, acceptNext, retryPending, discardPending });
+  initTransfer(S, command, view.toast);
   setInterval(() => { if (!$('app').hidden) view.renderQueueClock(S); }, 1000);
 }
 

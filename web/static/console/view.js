@@ -3,6 +3,8 @@
 
 import { h, clear, replace, linkify, clock, dateTime, duration } from './dom.js';
 import { notifyEnabled, notifySupported } from './notify.js';
+import { eventText, isWarning } from './eventtext.js';
+import { renderTransfer } from './transfer.js';
 
 const $ = (id) => document.getElementById(id);
 let act = {};
@@ -245,6 +247,7 @@ export function renderHeader(S) {
   $('leave-btn').hidden = !!c.closed;
   $('end-btn').hidden = !!c.closed;
   $('dismiss-btn').hidden = !c.closed;
+  renderTransfer(c);
   $('reply-form').hidden = !!c.closed;
   const note = $('closed-note');
   note.hidden = !c.closed;
@@ -260,6 +263,8 @@ export function renderOlder(S) {
 
 function systemText(S, e) {
   const who = isMe(S, e.from) ? 'You' : e.from?.name || (e.from?.role === 'customer' ? 'The customer' : 'Someone');
+  const extra = eventText(e, who, S.agent && S.agent.id);
+  if (extra) return extra;
   switch (e.kind) {
     case 'queued': return `${who} started the chat`;
     case 'agent_joined': return `${who} joined`;
@@ -273,7 +278,7 @@ function systemText(S, e) {
 
 function eventEl(S, e) {
   if (e.kind !== 'message') {
-    return h('li', { className: 'sys', 'data-seq': e.seq },
+    return h('li', { className: isWarning(e) ? 'sys warn' : 'sys', 'data-seq': e.seq },
       h('span', null, systemText(S, e)), h('time', { datetime: e.at }, clock(e.at)));
   }
   const me = isMe(S, e.from);
