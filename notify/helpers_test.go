@@ -73,9 +73,9 @@ type sinkSession struct {
 	ms *mailSink
 }
 
-func (s *sinkSession) Reset()                                     {}
-func (s *sinkSession) Logout() error                              { return nil }
-func (s *sinkSession) Mail(string, *smtp.MailOptions) error       { return nil }
+func (s *sinkSession) Reset()                                       {}
+func (s *sinkSession) Logout() error                                { return nil }
+func (s *sinkSession) Mail(string, *smtp.MailOptions) error         { return nil }
 func (s *sinkSession) Rcpt(to string, opts *smtp.RcptOptions) error { return nil }
 func (s *sinkSession) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
