@@ -351,6 +351,9 @@ func (s *Service) record(j *storage.Job, derr error) error {
 		}
 		now := tx.Now()
 		cur.Attempts++
+		if cur.FirstAttemptAt.IsZero() {
+			cur.FirstAttemptAt = parley.TimeOf(now)
+		}
 		if derr == nil {
 			cur.State, cur.DoneAt, cur.LastError = storage.JobSent, parley.TimeOf(now), ""
 		} else {
@@ -392,7 +395,7 @@ func (s *Service) giveUp(j *storage.Job, now time.Time, err error) bool {
 	if j.Kind == storage.JobMail {
 		return j.Attempts >= s.cfg.MailAttempts
 	}
-	return now.Sub(j.CreatedAt.Time) >= s.cfg.WebhookMaxAge
+	return now.Sub(j.FirstAttemptAt.Time) >= s.cfg.WebhookMaxAge
 }
 
 func truncate(s string, n int) string {

@@ -54,7 +54,11 @@ type Job struct {
 	NextAttemptAt parley.Time     `json:"next_attempt_at"`
 	LastError     string          `json:"last_error,omitempty"`
 	CreatedAt     parley.Time     `json:"created_at"`
-	DoneAt        parley.Time     `json:"done_at,omitzero"`
+	// FirstAttemptAt is when delivery was first tried: webhooks are
+	// retried for a while from then, not from their creation, so a job
+	// that waited behind a failing one of its group gets its full time.
+	FirstAttemptAt parley.Time `json:"first_attempt_at,omitzero"`
+	DoneAt         parley.Time `json:"done_at,omitzero"`
 }
 
 // maxIdemKeyBytes bounds idempotency keys so index keys stay small.
