@@ -252,6 +252,8 @@ func (s *session) handle(c command) {
 		s.announce(c)
 	case cmdSignalFlush:
 		s.flushSignal(c)
+	case cmdSetEmail, cmdEmailTranscript:
+		s.handleNotify(c)
 	}
 }
 
@@ -412,7 +414,7 @@ func (s *session) end(c command) {
 		return
 	}
 	wasQueued := s.rec.State == parley.StateQueued
-	if c.ifQueued && (!wasQueued || s.hub.reg.customerConns(s.customerID) > 0) {
+	if c.ifQueued && (!wasQueued || s.hub.reg.customerConns(s.customerID) > 0 || s.waitsByMail()) {
 		s.fail(c, errNotQueued)
 		return
 	}
@@ -539,6 +541,7 @@ func (s *session) assign(c command) {
 		c.conn.Send(encode(af))
 	}
 	s.hub.reg.toAgent(a.ID, c.conn, frame)
+	s.pushContext(a.ID)
 	s.publishExcept(ev, a.ID)
 }
 

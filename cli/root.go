@@ -100,6 +100,9 @@ func NewRootCmd(streams Streams, lookup func(string) (string, bool)) *cobra.Comm
 		newCmdCompact(g),
 		newCmdBench(g),
 		newCmdVersion(g),
+		newCmdMail(g),
+		newCmdWebhook(g),
+		newCmdAPIKey(g),
 	)
 	refuseUnknownSubcommands(root)
 	return root

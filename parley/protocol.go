@@ -80,6 +80,7 @@ type Inbound struct {
 	Active      *bool  `json:"active,omitempty"`
 	Seq         uint64 `json:"seq,omitempty"`
 	Status      string `json:"status,omitempty"`
+	Email       string `json:"email,omitempty"` // set_email
 }
 
 // ErrorFrame reports a failed command.
