@@ -236,3 +236,35 @@ func TestSMTPURLRequiresSTARTTLSByDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestPruneKeepsPendingAndRecentJobs(t *testing.T) {
+	sink := startMailSink(t)
+	clk := newClock()
+	db := openDB(t, t.TempDir(), clk.now)
+	defer db.Close()
+	svc, err := notify.Open(db, notify.Config{Now: clk.now, SMTPURL: sink.url(), SMTPFrom: "support@example.com", Manual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	sid := newSession(t, db, parley.Customer{ID: "c1"}, "hi")
+	enqueueTranscript(t, db, svc, sid, "c1@example.com", "old")
+	svc.RunDue()
+	clk.add(8 * 24 * time.Hour)
+	enqueueTranscript(t, db, svc, sid, "c1@example.com", "recent")
+	svc.RunDue()
+	sink.fail.Store(1)
+	enqueueTranscript(t, db, svc, sid, "c1@example.com", "pending")
+	svc.RunDue()
+	if n := svc.Prune(); n != 1 {
+		t.Fatalf("pruned %d jobs, want the one sent 8 days ago", n)
+	}
+	js := jobs(t, db, storage.JobMail)
+	if len(js) != 2 || js[0].IdemKey != "recent" || js[1].State != storage.JobPending {
+		t.Fatalf("left %+v", js)
+	}
+	// Its idempotency key went with it.
+	if _, dup := enqueueTranscript(t, db, svc, sid, "c1@example.com", "old"); dup {
+		t.Fatal("the pruned job's key still counts")
+	}
+}

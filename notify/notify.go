@@ -31,6 +31,9 @@ const (
 	DefaultPollInterval    = 5 * time.Second
 	DefaultContextTimeout  = 2 * time.Second
 	DefaultContextCacheTTL = time.Minute
+	DefaultSentRetention   = 7 * 24 * time.Hour
+	DefaultDeadRetention   = 30 * 24 * time.Hour
+	pruneInterval          = time.Hour
 )
 
 // Config configures a Service. Zero values take the defaults.
@@ -78,6 +81,9 @@ type Config struct {
 	// PollInterval is how often the worker looks for due jobs when not
 	// woken; default 5s.
 	PollInterval time.Duration
+	// SentRetention and DeadRetention are how long sent jobs and dead
+	// letters stay listed before they are deleted; default 7 and 30 days.
+	SentRetention, DeadRetention time.Duration
 	// Manual starts no worker: tests call RunDue instead.
 	Manual bool
 	// TranscriptText renders a transcript for mails; default a plain
@@ -130,6 +136,8 @@ func Open(db *storage.DB, cfg Config) (*Service, error) {
 	def(&cfg.PollInterval, DefaultPollInterval)
 	def(&cfg.ContextTimeout, DefaultContextTimeout)
 	def(&cfg.ContextCacheTTL, DefaultContextCacheTTL)
+	def(&cfg.SentRetention, DefaultSentRetention)
+	def(&cfg.DeadRetention, DefaultDeadRetention)
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
@@ -212,7 +220,12 @@ func (s *Service) Kick() {
 // then sleeps until the next is due, a delivery ends, or Kick.
 func (s *Service) run() {
 	defer s.wg.Done()
+	var pruned time.Time
 	for {
+		if now := s.now(); now.Sub(pruned) >= pruneInterval {
+			s.Prune()
+			pruned = now
+		}
 		next, _ := s.startDue()
 		wait := s.cfg.PollInterval
 		if !next.IsZero() {
@@ -249,8 +262,8 @@ func (s *Service) RunDue() int {
 // when the next job not started is due (zero if none) and how many it
 // started.
 func (s *Service) startDue() (next time.Time, started int) {
-	var jobs []*storage.Job
-	if err := s.db.View(func(tx *storage.Tx) (err error) { jobs, err = tx.PendingJobs(0); return }); err != nil {
+	var jobs []storage.JobHead
+	if err := s.db.View(func(tx *storage.Tx) (err error) { jobs, err = tx.PendingHeads(); return }); err != nil {
 		s.log.Error("outbox: read pending jobs", "err", err)
 		return s.now().Add(s.cfg.PollInterval), 0
 	}
@@ -259,7 +272,7 @@ func (s *Service) startDue() (next time.Time, started int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, j := range jobs {
-		g := groupOf(j)
+		g := groupOf(j.Group, j.Seq)
 		if seen[g] {
 			continue // an older job of the group goes first
 		}
@@ -281,20 +294,20 @@ func (s *Service) startDue() (next time.Time, started int) {
 		started++
 		s.wg.Add(1)
 		s.inflight.Add(1)
-		go s.attempt(j, g)
+		go s.attempt(j.Seq, g)
 	}
 	return next, started
 }
 
-func groupOf(j *storage.Job) string {
-	if j.Group != "" {
-		return j.Group
+func groupOf(group string, seq uint64) string {
+	if group != "" {
+		return group
 	}
-	return fmt.Sprintf("job:%d", j.Seq)
+	return fmt.Sprintf("job:%d", seq)
 }
 
 // attempt makes one delivery and records its outcome.
-func (s *Service) attempt(j *storage.Job, group string) {
+func (s *Service) attempt(seq uint64, group string) {
 	defer s.wg.Done()
 	defer s.inflight.Done()
 	defer func() {
@@ -304,6 +317,16 @@ func (s *Service) attempt(j *storage.Job, group string) {
 		s.mu.Unlock()
 		s.Kick()
 	}()
+	// Read the job afresh: the list it was chosen from may predate the
+	// commit of its previous attempt, and a job sent must not go twice.
+	var j *storage.Job
+	if err := s.db.View(func(tx *storage.Tx) (err error) { j, err = tx.Job(seq); return }); err != nil {
+		s.log.Error("outbox: read job", "seq", seq, "err", err)
+		return
+	}
+	if j.State != storage.JobPending || j.NextAttemptAt.After(s.now()) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.AttemptTimeout)
 	err := s.deliver(ctx, j)
 	cancel()
@@ -372,6 +395,29 @@ func (s *Service) record(j *storage.Job, derr error) error {
 			"attempts", final.Attempts, "state", final.State, "err", final.LastError)
 	}
 	return err
+}
+
+// Prune deletes sent jobs older than SentRetention and dead ones older
+// than DeadRetention and returns how many it deleted. The worker runs it
+// hourly.
+func (s *Service) Prune() int {
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	n := 0
+	now := s.now()
+	err := s.db.Update(ctx, func(tx *storage.Tx) error {
+		sent, err := tx.PruneJobs(storage.JobSent, now.Add(-s.cfg.SentRetention))
+		if err != nil {
+			return err
+		}
+		dead, err := tx.PruneJobs(storage.JobDead, now.Add(-s.cfg.DeadRetention))
+		n = sent + dead
+		return err
+	})
+	if err != nil {
+		s.log.Warn("outbox: prune", "err", err)
+	}
+	return n
 }
 
 // Backoff is the delay before retry number attempts (1 = the first

@@ -146,7 +146,7 @@ func (tx *Tx) PutJob(j *Job) error {
 	}
 	k := u64(j.Seq)
 	if j.State == JobPending {
-		if err := tx.put(bucketOutboxPending, k, []byte{}); err != nil {
+		if err := tx.putJSON(bucketOutboxPending, k, JobHead{Seq: j.Seq, Group: j.Group, NextAttemptAt: j.NextAttemptAt}); err != nil {
 			return err
 		}
 	} else if err := tx.del(bucketOutboxPending, bytes.Clone(k)); err != nil {
@@ -175,6 +175,32 @@ func (tx *Tx) PendingJobs(limit int) ([]*Job, error) {
 			return nil, err
 		}
 		out = append(out, j)
+	}
+	return out, nil
+}
+
+// JobHead is what the deliverer needs to choose the next jobs: kept in
+// the pending index, so choosing reads no payloads.
+type JobHead struct {
+	Seq           uint64      `json:"seq"`
+	Group         string      `json:"group,omitempty"`
+	NextAttemptAt parley.Time `json:"next_attempt_at"`
+}
+
+// PendingHeads returns the heads of every pending job in creation order.
+func (tx *Tx) PendingHeads() ([]JobHead, error) {
+	b, err := tx.bucket(bucketOutboxPending)
+	if err != nil {
+		return nil, err
+	}
+	out := []JobHead{}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var h JobHead
+		if err := decode(v, &h); err != nil {
+			return nil, fmt.Errorf("outbox pending %x: %w", k, err)
+		}
+		out = append(out, h)
 	}
 	return out, nil
 }
@@ -212,9 +238,9 @@ func (tx *Tx) Jobs(q JobQuery) ([]*Job, error) {
 	return out, nil
 }
 
-// PruneJobs deletes sent and dead jobs finished before cutoff, with their
-// idempotency entries, and returns how many it deleted.
-func (tx *Tx) PruneJobs(cutoff time.Time) (int, error) {
+// PruneJobs deletes the jobs in state (sent or dead) finished before
+// cutoff, with their idempotency entries, and returns how many it deleted.
+func (tx *Tx) PruneJobs(state string, cutoff time.Time) (int, error) {
 	b, err := tx.bucket(bucketOutbox)
 	if err != nil {
 		return 0, err
@@ -226,7 +252,7 @@ func (tx *Tx) PruneJobs(cutoff time.Time) (int, error) {
 		if err := decode(v, j); err != nil {
 			return 0, fmt.Errorf("job %x: %w", k, err)
 		}
-		if j.State != JobPending && !j.DoneAt.IsZero() && j.DoneAt.Before(cutoff) {
+		if j.State == state && state != JobPending && !j.DoneAt.IsZero() && j.DoneAt.Before(cutoff) {
 			del = append(del, j)
 		}
 	}
