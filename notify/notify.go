@@ -155,7 +155,12 @@ func Open(db *storage.DB, cfg Config) (*Service, error) {
 		ctxc:   newContextCache(),
 	}
 	if s.http == nil {
-		s.http = &http.Client{Timeout: cfg.AttemptTimeout}
+		// A redirect is an answer like any other non-2xx: a POST is never
+		// replayed to another URL.
+		s.http = &http.Client{
+			Timeout:       cfg.AttemptTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	if cfg.SMTPURL != "" {
 		sc, err := parseSMTPURL(cfg.SMTPURL)
