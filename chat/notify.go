@@ -70,6 +70,12 @@ func (cl *Client) notifyCommand(in *parley.Inbound) error {
 		if len(in.ClientMsgID) > parley.MaxClientMsgIDBytes {
 			return parley.Errorf(parley.EBadRequest, "client_msg_id is longer than %d bytes.", parley.MaxClientMsgIDBytes)
 		}
+		to := strings.TrimSpace(in.Email)
+		if to != "" {
+			if err := notify.ValidAddress(to); err != nil {
+				return err
+			}
+		}
 		id := in.SessionID
 		if id == "" {
 			s, err := cl.open()
@@ -81,7 +87,7 @@ func (cl *Client) notifyCommand(in *parley.Inbound) error {
 		// An open session answers in its own goroutine, after any
 		// set_email sent before; an ended one cannot change any more.
 		if s := h.session(id); s != nil && s.customerID == cl.customer.ID {
-			s.post(command{kind: cmdEmailTranscript, conn: cl.conn, req: in.Req, from: cl.me, cmid: in.ClientMsgID})
+			s.post(command{kind: cmdEmailTranscript, conn: cl.conn, req: in.Req, from: cl.me, cmid: in.ClientMsgID, text: to})
 			return nil
 		}
 		var rec *parley.SessionRecord
@@ -89,7 +95,7 @@ func (cl *Client) notifyCommand(in *parley.Inbound) error {
 		if err != nil {
 			return err
 		}
-		f, err := h.mailTranscript(rec, in.ClientMsgID)
+		f, err := h.mailTranscript(rec, in.ClientMsgID, to)
 		if err != nil {
 			return err
 		}
@@ -100,10 +106,13 @@ func (cl *Client) notifyCommand(in *parley.Inbound) error {
 	return unknownType(in.Type)
 }
 
-// mailTranscript queues the transcript of rec for its customer's address.
-// cmid, if set, makes the request idempotent.
-func (h *Hub) mailTranscript(rec *parley.SessionRecord, cmid string) (parley.EmailTranscriptFrame, error) {
-	to := rec.Customer.Email
+// mailTranscript queues the transcript of rec for the address to, or the
+// session's address when to is empty. cmid, if set, makes the request
+// idempotent.
+func (h *Hub) mailTranscript(rec *parley.SessionRecord, cmid, to string) (parley.EmailTranscriptFrame, error) {
+	if to == "" {
+		to = rec.Customer.Email
+	}
 	if to == "" {
 		return parley.EmailTranscriptFrame{}, parley.Errorf(parley.EBadRequest, "No e-mail address for this session; send set_email first.")
 	}
@@ -134,7 +143,7 @@ func (s *session) handleNotify(c command) {
 	case cmdSetEmail:
 		s.setEmail(c)
 	case cmdEmailTranscript:
-		f, err := s.hub.mailTranscript(s.rec, c.cmid)
+		f, err := s.hub.mailTranscript(s.rec, c.cmid, c.text)
 		if err != nil {
 			s.fail(c, err)
 			return

@@ -88,6 +88,12 @@ func TestEmailTranscriptNeedsAnAddressAndAMailServer(t *testing.T) {
 	v.expectRe("s")
 	v.send(frame{"type": "email_transcript", "req": "t"})
 	assert.Equal(t, "bad_request", v.expectRe("t").str("code"))
+	// An address given with the request is used (the widget's button).
+	v.send(frame{"type": "email_transcript", "email": "anon@example.com", "req": "t2"})
+	assert.Equal(t, true, v.expectRe("t2")["queued"])
+	assert.Equal(t, []string{"anon@example.com"}, sink.wait(t, 1)[0].to)
+	v.send(frame{"type": "email_transcript", "email": "nope", "req": "t3"})
+	assert.Equal(t, "bad_request", v.expectRe("t3").str("code"))
 }
 
 func TestLeaveAMessageNotifiesTheTeamAndKeepsTheSession(t *testing.T) {
