@@ -5,6 +5,8 @@
 // and retries unacknowledged sends with the same client_msg_id.
 // Message text is only ever inserted as text.
 
+import { initEmail } from './email.js';
+
 const $ = (id) => document.getElementById(id);
 const ui = {
   title: $('title'), subtitle: $('subtitle'), banner: $('banner'),
@@ -45,6 +47,8 @@ const S = {
   typingFrom: new Map(), // agent name -> timer
   past: null, // {id, first, more}
 };
+
+const email = initEmail({ send, session: () => S.session });
 
 // ---- talking to the parent page ----
 
@@ -191,6 +195,7 @@ document.addEventListener('visibilitychange', () => {
 // ---- frames from the server ----
 
 function onFrame(f) {
+  if (email.onFrame(f)) return;
   switch (f.type) {
     case 'welcome': return onWelcome(f);
     case 'session': return onSession(f);
@@ -310,6 +315,7 @@ function onSent(f) {
 }
 
 function onError(f) {
+  if (email.onError(f)) return;
   const re = f.re || '';
   if (re === 'hello') {
     S.helloError = f.code === 'unauthorized' && !S.token ? '' : f.message;
@@ -685,6 +691,7 @@ function render() {
   ui.msg.disabled = !!S.stopped;
   ui.sendBtn.disabled = !!S.stopped;
   ui.msg.placeholder = state === 'ended' ? 'Write to start a new chat…' : 'Write a message…';
+  email.render(s);
 }
 
 function wait(sec) {
