@@ -74,6 +74,7 @@ import (
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/internal/wsclient"
+	"github.com/parley-chat/parley/notify"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
 )
@@ -147,6 +148,7 @@ func findChromium() string {
 type serverOptions struct {
 	anonymous bool
 	demo      bool
+	notify    *notify.Config // withNotify (notify_test.go)
 }
 
 // serverOption configures newServer.
@@ -174,6 +176,7 @@ type server struct {
 	api   *httpapi.Server
 	admin *admin.Admin
 	http  *http.Server
+	ntf   *notify.Service
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // hijacked (WebSocket) connections
@@ -209,7 +212,8 @@ func (s *server) start(ln net.Listener) {
 	t := s.t
 	db, err := storage.Open(filepath.Join(s.dir, "parley.db"), storage.Options{})
 	require.NoError(t, err)
-	hub, err := chat.Open(db, chat.Config{QueueInterval: 50 * time.Millisecond})
+	s.ntf = s.openNotify(db)
+	hub, err := chat.Open(db, chat.Config{QueueInterval: 50 * time.Millisecond, Notify: s.ntf})
 	require.NoError(t, err)
 	s.db, s.hub = db, hub
 	s.admin = admin.New(db, admin.HubLive(hub))
@@ -248,6 +252,7 @@ func (s *server) stop() {
 	defer cancel()
 	_ = s.api.Shutdown(ctx)
 	_ = s.hub.Close()
+	_ = s.ntf.Close()
 	_ = s.db.Close()
 	s.http = nil
 	s.mu.Lock()
