@@ -122,12 +122,20 @@ func (h *Hub) mailTranscript(rec *parley.SessionRecord, cmid, to string) (parley
 	} else {
 		key += "n:" + parley.NewID(h.now())
 	}
+	ok, undo := h.cfg.Notify.AllowTranscript(rec.ID)
+	if !ok {
+		return parley.EmailTranscriptFrame{}, parley.Errorf(parley.ERateLimited,
+			"At most %d transcript mails per conversation.", notify.MaxTranscriptMails)
+	}
 	var job *storage.Job
 	var dup bool
 	err := h.update(func(tx *storage.Tx) (err error) {
 		job, dup, err = h.cfg.Notify.EnqueueTranscript(tx, rec.ID, to, key)
 		return err
 	})
+	if err != nil || dup {
+		undo()
+	}
 	if err != nil {
 		return parley.EmailTranscriptFrame{}, err
 	}

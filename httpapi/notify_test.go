@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -94,6 +95,14 @@ func TestEmailTranscriptNeedsAnAddressAndAMailServer(t *testing.T) {
 	assert.Equal(t, []string{"anon@example.com"}, sink.wait(t, 1)[0].to)
 	v.send(frame{"type": "email_transcript", "email": "nope", "req": "t3"})
 	assert.Equal(t, "bad_request", v.expectRe("t3").str("code"))
+	// A visitor cannot turn Parley into a mail cannon.
+	for i := range notify.MaxTranscriptMails - 1 {
+		req := fmt.Sprintf("more-%d", i)
+		v.send(frame{"type": "email_transcript", "email": "anon@example.com", "req": req})
+		require.Equal(t, true, v.expectRe(req)["queued"])
+	}
+	v.send(frame{"type": "email_transcript", "email": "victim@example.com", "req": "over"})
+	assert.Equal(t, "rate_limited", v.expectRe("over").str("code"))
 }
 
 func TestLeaveAMessageNotifiesTheTeamAndKeepsTheSession(t *testing.T) {

@@ -138,6 +138,12 @@ func (s *Service) sendMail(ctx context.Context, j *storage.Job) error {
 
 // enqueueMail stores a mail job in tx.
 func (s *Service) enqueueMail(tx *storage.Tx, idem string, p mailPayload) (*storage.Job, bool, error) {
+	p.Subject = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, p.Subject)
 	body, err := json.Marshal(p)
 	if err != nil {
 		return nil, false, err
@@ -148,6 +154,31 @@ func (s *Service) enqueueMail(tx *storage.Tx, idem string, p mailPayload) (*stor
 	}
 	dup, err := tx.Enqueue(j)
 	return j, dup, err
+}
+
+// MaxTranscriptMails bounds the transcript mails of one session (within
+// one run of the server), so a visitor cannot use Parley to send many
+// mails of its own words to addresses it chooses.
+const MaxTranscriptMails = 5
+
+// AllowTranscript counts a transcript mail of a session and reports
+// whether it is within MaxTranscriptMails; undo gives the count back
+// (for a request that turned out to be a duplicate or failed).
+func (s *Service) AllowTranscript(sessionID string) (ok bool, undo func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mailCounts == nil || len(s.mailCounts) > 100000 {
+		s.mailCounts = make(map[string]int)
+	}
+	if s.mailCounts[sessionID] >= MaxTranscriptMails {
+		return false, func() {}
+	}
+	s.mailCounts[sessionID]++
+	return true, func() {
+		s.mu.Lock()
+		s.mailCounts[sessionID]--
+		s.mu.Unlock()
+	}
 }
 
 // EnqueueTranscript stores, in tx, a mail of the session's transcript (as

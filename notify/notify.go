@@ -109,8 +109,10 @@ type Service struct {
 	inflight sync.WaitGroup
 	mu       sync.Mutex
 	groups   map[string]bool // groups with a delivery in flight
-	running  int
-	closed   bool
+	// mailCounts counts transcript mails per session (AllowTranscript).
+	mailCounts map[string]int
+	running    int
+	closed     bool
 }
 
 // Open checks cfg and starts the delivery worker (unless cfg.Manual).
