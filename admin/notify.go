@@ -29,6 +29,19 @@ func init() {
 	}
 }
 
+// Audit actions of this file: who may post as connectors and where
+// conversations are sent are security decisions worth a trace.
+const (
+	auditWebhookAdd = "webhook.add"
+	auditWebhookRm  = "webhook.rm"
+	auditAPIKeyAdd  = "apikey.add"
+	auditAPIKeyRm   = "apikey.rm"
+)
+
+func audit(tx *storage.Tx, action, detail string) error {
+	return tx.AppendAudit(&parley.AuditEntry{Action: action, Actor: "cli", Detail: detail})
+}
+
 // JobRow is an outbox job as listings show it.
 type JobRow struct {
 	ID            string      `json:"id"`
@@ -153,7 +166,13 @@ func (a *Admin) AddWebhook(ctx context.Context, args WebhookAddArgs) (WebhookRow
 	}
 	now := a.now()
 	h := &storage.Webhook{ID: parley.NewID(now), URL: args.URL, Events: events, Secret: secret, CreatedAt: parley.TimeOf(now)}
-	if err := a.db.Update(ctx, func(tx *storage.Tx) error { return tx.PutWebhook(h) }); err != nil {
+	err = a.db.Update(ctx, func(tx *storage.Tx) error {
+		if err := tx.PutWebhook(h); err != nil {
+			return err
+		}
+		return audit(tx, auditWebhookAdd, h.ID+" "+h.URL+" "+strings.Join(events, ","))
+	})
+	if err != nil {
 		return WebhookRow{}, err
 	}
 	return WebhookRow{ID: h.ID, URL: h.URL, Events: h.Events, Secret: secret, CreatedAt: h.CreatedAt}, nil
@@ -184,7 +203,10 @@ func (a *Admin) RemoveWebhook(ctx context.Context, args IDArgs) (WebhookRow, err
 		if h, err = tx.Webhook(args.ID); err != nil {
 			return err
 		}
-		return tx.DeleteWebhook(args.ID)
+		if err := tx.DeleteWebhook(args.ID); err != nil {
+			return err
+		}
+		return audit(tx, auditWebhookRm, h.ID+" "+h.URL)
 	})
 	if err != nil {
 		return WebhookRow{}, err
@@ -219,7 +241,13 @@ func (a *Admin) AddAPIKey(ctx context.Context, args APIKeyAddArgs) (APIKeyRow, e
 	}
 	now := a.now()
 	k := &storage.APIKey{ID: parley.NewID(now), Name: name, Hash: chat.APIKeyHash(key), Prefix: key[:10], CreatedAt: parley.TimeOf(now)}
-	if err := a.db.Update(ctx, func(tx *storage.Tx) error { return tx.PutAPIKey(k) }); err != nil {
+	err = a.db.Update(ctx, func(tx *storage.Tx) error {
+		if err := tx.PutAPIKey(k); err != nil {
+			return err
+		}
+		return audit(tx, auditAPIKeyAdd, k.ID+" "+k.Name)
+	})
+	if err != nil {
 		return APIKeyRow{}, err
 	}
 	return APIKeyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Key: key, CreatedAt: k.CreatedAt}, nil
@@ -241,7 +269,12 @@ func (a *Admin) APIKeys(ctx context.Context) ([]APIKeyRow, error) {
 // RemoveAPIKey revokes a key, named by id or name.
 func (a *Admin) RemoveAPIKey(ctx context.Context, args IDArgs) (APIKeyRow, error) {
 	var k *storage.APIKey
-	err := a.db.Update(ctx, func(tx *storage.Tx) (err error) { k, err = tx.DeleteAPIKey(args.ID); return })
+	err := a.db.Update(ctx, func(tx *storage.Tx) (err error) {
+		if k, err = tx.DeleteAPIKey(args.ID); err != nil {
+			return err
+		}
+		return audit(tx, auditAPIKeyRm, k.ID+" "+k.Name)
+	})
 	if err != nil {
 		return APIKeyRow{}, err
 	}

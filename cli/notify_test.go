@@ -104,6 +104,10 @@ func TestWebhookAndAPIKeyCommandsOffline(t *testing.T) {
 	runOK(t, env{}, "", "webhook", "rm", hooks[0].ID, "--data", data)
 	runOK(t, env{}, "", "apikey", "rm", "sms", "--data", data)
 	assert.NotContains(t, runOK(t, env{}, "", "apikey", "ls", "--data", data), "sms")
+	auditLog := runOK(t, env{}, "", "audit", "ls", "--data", data)
+	for _, action := range []string{"apikey.add", "apikey.rm", "webhook.add", "webhook.rm"} {
+		assert.Contains(t, auditLog, action)
+	}
 }
 
 func TestMailWebhookAndConnectorOnline(t *testing.T) {
