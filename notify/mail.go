@@ -137,7 +137,7 @@ func (s *Service) sendMail(ctx context.Context, j *storage.Job) error {
 }
 
 // enqueueMail stores a mail job in tx.
-func (s *Service) enqueueMail(tx *storage.Tx, idem string, p mailPayload) (*storage.Job, bool, error) {
+func (s *Service) enqueueMail(tx *storage.Tx, sessionID, idem string, p mailPayload) (*storage.Job, bool, error) {
 	p.Subject = strings.Map(func(r rune) rune {
 		if r < ' ' || r == 0x7f {
 			return ' '
@@ -149,7 +149,7 @@ func (s *Service) enqueueMail(tx *storage.Tx, idem string, p mailPayload) (*stor
 		return nil, false, err
 	}
 	j := &storage.Job{
-		Kind: storage.JobMail, IdemKey: idem, Target: strings.Join(p.To, ","),
+		Kind: storage.JobMail, IdemKey: idem, SessionID: sessionID, Target: strings.Join(p.To, ","),
 		Summary: p.Subject, Payload: body,
 	}
 	dup, err := tx.Enqueue(j)
@@ -207,7 +207,7 @@ func (s *Service) EnqueueTranscript(tx *storage.Tx, sessionID, to, idem string) 
 	var buf bytes.Buffer
 	buf.WriteString("Here is the transcript of your conversation.\n\n")
 	s.cfg.TranscriptText(&buf, rec.Session(last), events)
-	return s.enqueueMail(tx, idem, mailPayload{
+	return s.enqueueMail(tx, sessionID, idem, mailPayload{
 		To: []string{to}, Subject: "Transcript of your conversation " + sessionID, Body: buf.String(),
 	})
 }
@@ -244,7 +244,7 @@ func (s *Service) EnqueueLeftMessage(tx *storage.Tx, sessionID string) (*storage
 		b.WriteString("\n\n")
 	}
 	fmt.Fprintf(&b, "The conversation %s waits in the queue; reply in the console or by mail to %s.\n", sessionID, rec.Customer.Email)
-	j, _, err := s.enqueueMail(tx, "left:"+sessionID, mailPayload{
+	j, _, err := s.enqueueMail(tx, sessionID, "left:"+sessionID, mailPayload{
 		To: []string{s.cfg.NotifyEmail}, Subject: "Message from " + name, Body: b.String(),
 	})
 	return j, err

@@ -153,7 +153,7 @@ func (s *Service) Appended(tx *storage.Tx, from int) (bool, error) {
 			}
 			j := &storage.Job{
 				ID: id, Kind: storage.JobWebhook, Group: "wh:" + h.ID + ":" + a.SessionID,
-				IdemKey: "wh:" + h.ID + ":" + a.Event.ID, Target: h.ID,
+				IdemKey: "wh:" + h.ID + ":" + a.Event.ID, SessionID: a.SessionID, Target: h.ID,
 				Summary: name + " " + a.SessionID + " #" + strconv.FormatUint(a.Event.Seq, 10), Payload: body,
 			}
 			if _, err := tx.Enqueue(j); err != nil {

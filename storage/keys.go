@@ -28,6 +28,7 @@ var (
 	bucketOutbox           = []byte("outbox")
 	bucketOutboxPending    = []byte("outbox_pending")
 	bucketOutboxIdem       = []byte("outbox_idem")
+	bucketOutboxSessions   = []byte("outbox_sessions")
 	bucketWebhooks         = []byte("webhooks")
 	bucketAPIKeys          = []byte("apikeys")
 	bucketAPIKeyHashes     = []byte("apikey_hashes")
@@ -39,7 +40,7 @@ var (
 		bucketMeta, bucketSessions, bucketEvents, bucketCustomerSessions,
 		bucketOpenSessions, bucketQueue, bucketEnded, bucketClientMsgIDs,
 		bucketAgents, bucketAgentEmails, bucketHolds, bucketAudit,
-		bucketOutbox, bucketOutboxPending, bucketOutboxIdem, bucketWebhooks,
+		bucketOutbox, bucketOutboxPending, bucketOutboxIdem, bucketOutboxSessions, bucketWebhooks,
 		bucketAPIKeys, bucketAPIKeyHashes,
 	}
 )

@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 
 	"github.com/parley-chat/parley/parley"
 )
@@ -43,6 +46,9 @@ type Job struct {
 	// IdemKey, if set, is unique among jobs: enqueueing a job with a key
 	// already used stores nothing and returns the first job.
 	IdemKey string `json:"idempotency_key,omitempty"`
+	// SessionID is the session the job is about, if any: deleting the
+	// session (purge, erase) deletes its jobs, which hold its text.
+	SessionID string `json:"session_id,omitempty"`
 	// Target names the destination for listings: the mail recipients or
 	// the webhook id.
 	Target string `json:"target"`
@@ -117,7 +123,63 @@ func (tx *Tx) Enqueue(j *Job) (dup bool, err error) {
 			return false, err
 		}
 	}
+	if j.SessionID != "" {
+		sid, err := parseID(j.SessionID)
+		if err != nil {
+			return false, err
+		}
+		if err := tx.put(bucketOutboxSessions, append(bytes.Clone(sid[:]), u64(seq)...), []byte{}); err != nil {
+			return false, err
+		}
+	}
 	return false, nil
+}
+
+// deleteJob deletes a job with its index entries.
+func (tx *Tx) deleteJob(j *Job) error {
+	for _, name := range [][]byte{bucketOutbox, bucketOutboxPending} {
+		if err := tx.del(name, u64(j.Seq)); err != nil {
+			return err
+		}
+	}
+	if j.IdemKey != "" {
+		if err := tx.del(bucketOutboxIdem, []byte(j.IdemKey)); err != nil {
+			return err
+		}
+	}
+	if sid, err := parseID(j.SessionID); err == nil {
+		if err := tx.del(bucketOutboxSessions, append(bytes.Clone(sid[:]), u64(j.Seq)...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteSessionJobs deletes every job about a session, pending or not.
+func (tx *Tx) deleteSessionJobs(sid ulid.ULID) error {
+	b, err := tx.bucket(bucketOutboxSessions)
+	if err != nil {
+		return err
+	}
+	keys := prefixKeys(b.Cursor(), sid[:], false, math.MaxInt)
+	for _, k := range keys {
+		if len(k) != idLen+seqLen {
+			return fmt.Errorf("storage: corrupt outbox session key of %d bytes", len(k))
+		}
+		j, err := tx.Job(binary.BigEndian.Uint64(k[idLen:]))
+		if parley.ErrorCode(err) == parley.ENotFound {
+			if err := tx.del(bucketOutboxSessions, k); err != nil {
+				return err
+			}
+			continue
+		} else if err != nil {
+			return err
+		}
+		if err := tx.deleteJob(j); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Job returns the job with sequence seq (parley.ENotFound if absent).
@@ -257,13 +319,8 @@ func (tx *Tx) PruneJobs(state string, cutoff time.Time) (int, error) {
 		}
 	}
 	for _, j := range del {
-		if err := tx.del(bucketOutbox, u64(j.Seq)); err != nil {
+		if err := tx.deleteJob(j); err != nil {
 			return 0, err
-		}
-		if j.IdemKey != "" {
-			if err := tx.del(bucketOutboxIdem, []byte(j.IdemKey)); err != nil {
-				return 0, err
-			}
 		}
 	}
 	return len(del), nil

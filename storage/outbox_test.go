@@ -110,3 +110,31 @@ func TestAppendedPerUpdateInAGroupCommit(t *testing.T) {
 	assert.Equal(t, map[string]string{s1.ID: "hi " + s1.ID, s2.ID: "hi " + s2.ID}, targets)
 	assert.Len(t, allEvents(t, db, s2.ID), 1, "the failed update stored no event")
 }
+
+func TestDeletingASessionDeletesItsJobs(t *testing.T) {
+	db := openTest(t, Options{})
+	now := time.Now()
+	gone, kept := newSession(t, db, "c1", now), newSession(t, db, "c2", now)
+	update(t, db, func(tx *Tx) error {
+		for _, sid := range []string{gone.ID, gone.ID, kept.ID} {
+			j := Job{Kind: JobMail, SessionID: sid, IdemKey: "k-" + parley.NewID(now), Payload: []byte(`{"body":"secret words"}`)}
+			if _, err := tx.Enqueue(&j); err != nil {
+				return err
+			}
+		}
+		r, err := tx.Session(gone.ID)
+		if err != nil {
+			return err
+		}
+		r.State, r.EndedAt = parley.StateEnded, parley.TimeOf(now)
+		return tx.PutSession(r)
+	})
+	update(t, db, func(tx *Tx) error { return tx.DeleteSession(gone.ID) })
+	var jobs []*Job
+	require.NoError(t, db.View(func(tx *Tx) (err error) { jobs, err = tx.Jobs(JobQuery{}); return }))
+	require.Len(t, jobs, 1)
+	assert.Equal(t, kept.ID, jobs[0].SessionID)
+	assert.Equal(t, 1, bucketLen(t, db, bucketOutboxPending))
+	assert.Equal(t, 1, bucketLen(t, db, bucketOutboxIdem))
+	assert.Equal(t, 1, bucketLen(t, db, bucketOutboxSessions))
+}
