@@ -249,3 +249,11 @@ func contextFrame(sessionID, customerID string, data []byte) []byte {
 		Type: parley.FrameCustomerContext, SessionID: sessionID, CustomerID: customerID, Context: data,
 	})
 }
+
+// OutboxCounts counts the outbox's jobs by kind (mail, webhook), then
+// state (pending, sent, dead), for metrics.
+func (h *Hub) OutboxCounts() (map[string]map[string]int, error) {
+	var out map[string]map[string]int
+	err := h.db.View(func(tx *storage.Tx) (err error) { out, err = tx.JobCounts(); return })
+	return out, err
+}

@@ -84,5 +84,6 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 func metricsHandler(hub *chat.Hub) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newHubCollector(hub), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newOutboxCollector(hub))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -63,6 +63,14 @@ func TestEmailTranscriptReachesTheMailServerOnce(t *testing.T) {
 	pollUntil(t, "the mail marked sent", func() bool { return h.outbox(storage.JobMail)[0].State == storage.JobSent })
 	assert.Len(t, h.outbox(storage.JobMail), 1)
 	assert.Len(t, sink.mails(), 1)
+	ms := httptest.NewServer(h.api.MetricsHandler())
+	defer ms.Close()
+	resp, err := http.Get(ms.URL + "/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(metrics), `parley_outbox_jobs{kind="mail",state="sent"} 1`)
+	assert.Contains(t, string(metrics), `parley_outbox_jobs{kind="webhook",state="pending"} 0`)
 
 	// After the end the customer can still ask for it (by session id).
 	c.send(frame{"type": "end", "req": "end"})

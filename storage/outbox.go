@@ -267,6 +267,30 @@ func (tx *Tx) PendingHeads() ([]JobHead, error) {
 	return out, nil
 }
 
+// JobCounts counts the jobs of the outbox by kind, then state.
+func (tx *Tx) JobCounts() (map[string]map[string]int, error) {
+	b, err := tx.bucket(bucketOutbox)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]int{}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var j struct {
+			Kind  string `json:"kind"`
+			State string `json:"state"`
+		}
+		if err := decode(v, &j); err != nil {
+			return nil, fmt.Errorf("job %x: %w", k, err)
+		}
+		if out[j.Kind] == nil {
+			out[j.Kind] = map[string]int{}
+		}
+		out[j.Kind][j.State]++
+	}
+	return out, nil
+}
+
 // JobQuery selects jobs for listings.
 type JobQuery struct {
 	Kind   string // "" for every kind
