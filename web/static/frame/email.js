@@ -91,6 +91,7 @@ export function initEmail({ send, session }) {
     /** render shows what fits the session's state. */
     render(s) {
       const queued = !!s && s.state === 'queued';
+      if (queued && !leaveInput.value && s.customer && s.customer.email) leaveInput.value = s.customer.email;
       leaveCard.hidden = !(queued && (s.agents_available === 0 || leftFor === s.id));
       leaveForm.hidden = leftFor === (s && s.id);
       if (!s || s.state !== 'ended') { mailForm.hidden = true; note(mailNote, ''); }
