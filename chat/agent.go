@@ -72,6 +72,7 @@ func (h *Hub) AttachAgent(c Conn, agentID string, gen uint64, req string) (*Clie
 	g.open(encode(parley.AgentWelcome{
 		Type: parley.FrameWelcome, Re: req, Agent: snap.info, Sessions: sessions, Queue: snap.queue,
 	}))
+	h.pushCachedContexts(g, sessions)
 	return cl, nil
 }
 

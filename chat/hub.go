@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-chat/parley/notify"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
 )
@@ -51,6 +52,9 @@ type Config struct {
 	InactivityWarning, InactivityTimeout time.Duration
 	// TimerInterval is how often the timers are swept; default 1s.
 	TimerInterval time.Duration
+	// Notify delivers webhooks and mails and fetches customer context
+	// (chat/notify.go); nil turns them off.
+	Notify *notify.Service
 }
 
 // DefaultMaxMessageChars is the default Config.MaxMessageChars.
@@ -340,7 +344,8 @@ const updateTimeout = 30 * time.Second
 func (h *Hub) update(fn func(tx *storage.Tx) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), h.updateTimeout)
 	defer cancel()
-	err := h.db.Update(ctx, fn)
+	err := h.db.Update(ctx, h.notifying(fn))
+	h.notified(err)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w (%w)", parley.Errorf(parley.EUnavailable,
 			"Storage did not answer within %v; try again later.", h.updateTimeout), err)

@@ -262,6 +262,8 @@ func (s *session) handle(c command) {
 		s.onTimer(c)
 	case cmdTransfer:
 		s.transfer(c)
+	case cmdSetEmail, cmdEmailTranscript:
+		s.handleNotify(c)
 	}
 }
 
@@ -427,7 +429,7 @@ func (s *session) end(c command) {
 		return
 	}
 	wasQueued := s.rec.State == parley.StateQueued
-	if c.ifQueued && (!wasQueued || s.hub.reg.customerConns(s.customerID) > 0) {
+	if c.ifQueued && (!wasQueued || s.hub.reg.customerConns(s.customerID) > 0 || s.waitsByMail()) {
 		s.fail(c, errNotQueued)
 		return
 	}
@@ -543,6 +545,7 @@ func (s *session) assign(c command) {
 		c.conn.Send(encode(af))
 	}
 	s.hub.reg.toAgent(a.ID, c.conn, frame)
+	s.pushContext(a.ID)
 	s.publishExcept(ev, a.ID)
 }
 

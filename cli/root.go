@@ -102,6 +102,9 @@ func NewRootCmd(streams Streams, lookup func(string) (string, bool)) *cobra.Comm
 		newCmdBench(g),
 		newCmdVersion(g),
 		newCmdHealthcheck(g),
+		newCmdMail(g),
+		newCmdWebhook(g),
+		newCmdAPIKey(g),
 	)
 	refuseUnknownSubcommands(root)
 	return root

@@ -48,6 +48,7 @@ type serveOptions struct {
 
 	tlsCert, tlsKey string
 	logFormat       string
+	notify          notifyOptions
 }
 
 func newCmdServe(g *globalOptions) *cobra.Command {
@@ -87,6 +88,7 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.anonymousPerMinute, "anonymous-per-minute", 5, "new anonymous visitors allowed per client address per minute (0: no limit)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on; off when empty")
 	o.limits.addFlags(f)
+	o.notify.addFlags(f)
 	return cmd
 }
 
@@ -184,7 +186,12 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		defer mln.Close()
 	}
 
-	hub, err := chat.Open(db, o.limits.chat(chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter}))
+	ntf, err := o.notify.open(db, log, secret)
+	if err != nil {
+		return err
+	}
+	defer ntf.Close()
+	hub, err := chat.Open(db, o.limits.chat(chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter, Notify: ntf}))
 	if err != nil {
 		return err
 	}

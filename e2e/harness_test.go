@@ -76,6 +76,7 @@ import (
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/internal/testcert"
 	"github.com/parley-chat/parley/internal/wsclient"
+	"github.com/parley-chat/parley/notify"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
 )
@@ -151,7 +152,8 @@ type serverOptions struct {
 	demo      bool
 	tls       *testcert.Cert // withTLS (tls_test.go): both sites over HTTPS
 	// hub, if set, adjusts the chat.Config (transfer_test.go).
-	hub func(*chat.Config)
+	hub    func(*chat.Config)
+	notify *notify.Config // withNotify (notify_test.go)
 }
 
 // serverOption configures newServer.
@@ -179,6 +181,7 @@ type server struct {
 	api   *httpapi.Server
 	admin *admin.Admin
 	http  *http.Server
+	ntf   *notify.Service
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // hijacked (WebSocket) connections
@@ -216,7 +219,8 @@ func (s *server) start(ln net.Listener) {
 	ln = s.wrapTLS(ln)
 	db, err := storage.Open(filepath.Join(s.dir, "parley.db"), storage.Options{})
 	require.NoError(t, err)
-	hcfg := chat.Config{QueueInterval: 50 * time.Millisecond}
+	s.ntf = s.openNotify(db)
+	hcfg := chat.Config{QueueInterval: 50 * time.Millisecond, Notify: s.ntf}
 	if s.opts.hub != nil {
 		s.opts.hub(&hcfg)
 	}
@@ -259,6 +263,7 @@ func (s *server) stop() {
 	defer cancel()
 	_ = s.api.Shutdown(ctx)
 	_ = s.hub.Close()
+	_ = s.ntf.Close()
 	_ = s.db.Close()
 	s.http = nil
 	s.mu.Lock()

@@ -124,5 +124,6 @@ func metricsHandler(hub *chat.Hub, hits *limitHits) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newHubCollector(hub, hits), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewBuildInfoCollector())
+	reg.MustRegister(newOutboxCollector(hub))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -183,6 +183,7 @@ func (s *Server) routes() {
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.HandleFunc("POST /v1/demo/token", s.handleDemoToken)
+	s.mux.HandleFunc("POST /v1/connector/messages", s.handleConnectorMessage)
 	ui, err := newWebUI(&s.cfg)
 	if err != nil {
 		s.log.Error("the web UI is unavailable", "err", err)

@@ -83,6 +83,7 @@ type Inbound struct {
 	// ToAgentID and Note are transfer's target agent and note.
 	ToAgentID string `json:"to_agent_id,omitempty"`
 	Note      string `json:"note,omitempty"`
+	Email     string `json:"email,omitempty"` // set_email
 }
 
 // ErrorFrame reports a failed command.

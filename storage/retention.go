@@ -128,6 +128,9 @@ func (tx *Tx) deletableSession(id string) (ulid.ULID, *parley.SessionRecord, err
 // deleteRecord deletes a session record and every index entry pointing at
 // it.
 func (tx *Tx) deleteRecord(r *parley.SessionRecord, sid ulid.ULID) error {
+	if err := tx.deleteSessionJobs(sid); err != nil {
+		return err
+	}
 	for _, ik := range sessionIndexKeys(r, sid) {
 		if err := tx.del(ik.bucket, ik.key); err != nil {
 			return err

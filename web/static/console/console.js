@@ -6,6 +6,7 @@ import { enableNotify, disableNotify, notifyEnabled, notifySupported, alertNewCh
 import { initLogin, showLogin } from './login.js';
 import * as view from './view.js';
 import { initTransfer } from './transfer.js';
+import { setContext } from './context.js';
 
 const tokenKey = 'parley.console.token';
 const profilesKey = 'parley.console.profiles';
@@ -298,9 +299,17 @@ function onFrame(f) {
     }
     case 'session': {
       const c = f.session && S.chats.get(f.session.id);
-      if (c) { c.session = f.session; if (c.id === S.current) view.renderHeader(S); }
+      if (c) {
+        c.session = f.session;
+        if (f.session.customer_profile) c.profile = f.session.customer_profile;
+        if (c.id === S.current) { view.renderHeader(S); view.renderCustomer(S); }
+      }
       break;
     }
+    case 'customer_context':
+      setContext(f);
+      if (f.session_id === S.current) view.renderCustomer(S);
+      break;
     case 'sent':
       onSent(f);
       break;

@@ -5,6 +5,7 @@ import { h, clear, replace, linkify, clock, dateTime, duration } from './dom.js'
 import { notifyEnabled, notifySupported } from './notify.js';
 import { eventText, isWarning } from './eventtext.js';
 import { renderTransfer } from './transfer.js';
+import { contextSection } from './context.js';
 
 const $ = (id) => document.getElementById(id);
 let act = {};
@@ -438,7 +439,7 @@ export function renderCustomer(S) {
   const c = current(S);
   if (!c) { replace(el, h('p', { className: 'muted pad' }, 'Customer details appear here.')); return; }
   const name = customerName(c);
-  const email = c.profile?.email || c.session.customer?.email;
+  const email = c.session.customer?.email || c.profile?.email;
   const visitor = isVisitor(c);
   const id = c.profile?.id || c.session.customer?.id || '';
   const others = S.order().filter((o) => o.id !== c.id && (o.session.customer?.id || '') === id);
@@ -456,6 +457,7 @@ export function renderCustomer(S) {
     h('dl', { className: 'kv' }, h('dt', null, 'Customer ID'), h('dd', { className: 'mono' }, id)),
     h('h3', null, 'Profile'),
     c.profile ? profileList(c.profile.profile) : h('p', { className: 'muted' }, 'Profile data arrives with a new assignment; it is not available after a reload.'),
+    contextSection(c.id),
     h('h3', null, 'This conversation'),
     h('dl', { className: 'kv' },
       h('dt', null, 'Started'), h('dd', null, dateTime(c.session.created_at)),

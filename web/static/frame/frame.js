@@ -6,6 +6,7 @@
 // Message text is only ever inserted as text.
 
 import { noticeText, isWarning } from './notices.js';
+import { initEmail } from './email.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -47,6 +48,8 @@ const S = {
   typingFrom: new Map(), // agent name -> timer
   past: null, // {id, first, more}
 };
+
+const email = initEmail({ send, session: () => S.session });
 
 // ---- talking to the parent page ----
 
@@ -193,6 +196,7 @@ document.addEventListener('visibilitychange', () => {
 // ---- frames from the server ----
 
 function onFrame(f) {
+  if (email.onFrame(f)) return;
   switch (f.type) {
     case 'welcome': return onWelcome(f);
     case 'session': return onSession(f);
@@ -312,6 +316,7 @@ function onSent(f) {
 }
 
 function onError(f) {
+  if (email.onError(f)) return;
   const re = f.re || '';
   if (re === 'hello') {
     S.helloError = f.code === 'unauthorized' && !S.token ? '' : f.message;
@@ -692,6 +697,7 @@ function render() {
   ui.msg.disabled = !!S.stopped;
   ui.sendBtn.disabled = !!S.stopped;
   ui.msg.placeholder = state === 'ended' ? 'Write to start a new chat…' : 'Write a message…';
+  email.render(s);
 }
 
 function wait(sec) {
