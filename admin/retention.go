@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -24,6 +25,10 @@ type PurgeResult struct {
 	Bytes    int64    `json:"bytes"`
 	Held     int      `json:"held"` // sessions kept because of a legal hold
 	IDs      []string `json:"session_ids,omitempty"`
+
+	// StatusChanges counts the agent status changes older than the cutoff
+	// removed (each agent keeps the one in force at the cutoff).
+	StatusChanges int `json:"status_changes,omitempty"`
 }
 
 // retention holds the purge and erasure logic shared by the janitor and
@@ -86,10 +91,19 @@ func (r retention) purge(ctx context.Context, cutoff time.Time, dryRun bool, act
 		res.Bytes += bytes
 		res.IDs = append(res.IDs, id)
 	}
-	if !dryRun && (res.Sessions > 0 || actor != "janitor") {
+	statuses, err := r.purgeStatuses(ctx, cutoff, dryRun)
+	if err != nil {
+		return res, err
+	}
+	res.StatusChanges = statuses
+	if !dryRun && (res.Sessions > 0 || res.StatusChanges > 0 || actor != "janitor") {
+		detail := "ended before " + res.Cutoff
+		if res.StatusChanges > 0 {
+			detail += fmt.Sprintf("; %d agent status changes", res.StatusChanges)
+		}
 		err := r.audit(ctx, &parley.AuditEntry{
 			Action: parley.AuditPurge, Actor: actor, Sessions: res.Sessions, Events: res.Events, Bytes: res.Bytes,
-			Detail: "ended before " + res.Cutoff,
+			Detail: detail,
 		})
 		if err != nil {
 			return res, err
@@ -113,6 +127,35 @@ func (r retention) deleteSession(ctx context.Context, id string) error {
 		}
 		if done {
 			return nil
+		}
+	}
+}
+
+// purgeStatuses removes agent status changes older than cutoff in bounded
+// transactions (or only counts them), keeping each agent's change in force
+// at cutoff.
+func (r retention) purgeStatuses(ctx context.Context, cutoff time.Time, dryRun bool) (int, error) {
+	if dryRun {
+		var n int
+		err := r.db.View(func(tx *storage.Tx) (err error) { n, err = tx.CountStatusesBefore(cutoff); return })
+		return n, err
+	}
+	total := 0
+	for {
+		var (
+			n    int
+			more bool
+		)
+		err := r.db.Update(ctx, func(tx *storage.Tx) (err error) {
+			n, more, err = tx.PurgeStatuses(cutoff, purgeChunk)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if !more {
+			return total, nil
 		}
 	}
 }

@@ -72,6 +72,7 @@ func (h *Hub) AttachAgent(c Conn, agentID string, gen uint64, req string) (*Clie
 	g.open(encode(parley.AgentWelcome{
 		Type: parley.FrameWelcome, Re: req, Agent: snap.info, Sessions: sessions, Queue: snap.queue,
 	}))
+	h.pushCachedContexts(g, sessions)
 	return cl, nil
 }
 
@@ -109,6 +110,10 @@ func (cl *Client) handleAgent(in *parley.Inbound) error {
 		return cl.history(in)
 	case parley.FrameQueueList:
 		return cl.queueList(in)
+	case parley.FrameTransfer:
+		return cl.transferCommand(in)
+	case parley.FrameAgents:
+		return cl.agentsList(in)
 	default:
 		return unknownType(in.Type)
 	}

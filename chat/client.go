@@ -44,8 +44,7 @@ func (cl *Client) Handle(in *parley.Inbound) {
 // Detach unregisters the connection.
 func (cl *Client) Detach() {
 	if cl.agent != nil {
-		cl.hub.reg.removeAgent(cl.agent.ID, cl.conn)
-		cl.hub.disp.disconnected(cl.agent.ID)
+		cl.hub.agentDetached(cl.agent.ID, cl.conn) // unregisters it and starts the grace
 		return
 	}
 	// The customer is gone from the moment its last connection is: no one

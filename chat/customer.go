@@ -93,6 +93,8 @@ func (cl *Client) handleCustomer(in *parley.Inbound) error {
 		s.post(command{kind: cmdEnd, conn: cl.conn, req: in.Req, from: cl.me, reason: parley.EndCustomer})
 	case parley.FrameHistory:
 		return cl.history(in)
+	case parley.FrameSetEmail, parley.FrameEmailTranscript:
+		return cl.notifyCommand(in)
 	case parley.FrameSessions:
 		list, more, err := h.CustomerSessionsPage(cl.customer.ID, in.Before, in.Limit)
 		if err != nil {

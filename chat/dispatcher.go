@@ -63,6 +63,7 @@ type dispatcher struct {
 	accounts map[string]*parley.Agent
 	hooks    dispatcherHooks
 	stopped  chan struct{}
+	statuses statusLog // the status history recorder (statuslog.go)
 }
 
 func newDispatcher(h *Hub) *dispatcher {
@@ -167,6 +168,7 @@ func (d *dispatcher) do(e queue.Effect) (err error) {
 	case queue.EffAssign:
 		return d.give(e, reply)
 	case queue.EffStatus:
+		d.logStatus(e.Agent, e.Status)
 		f := parley.AgentStatusFrame{Type: parley.FrameAgentStatus, Status: e.Status, Active: e.Active, Capacity: e.Capacity}
 		var skip Conn
 		if reply != nil {
@@ -368,6 +370,7 @@ func (d *dispatcher) attach(a *parley.Agent, gen uint64, conn Conn) (snap agentS
 		snap.sessions = v.Sessions
 		snap.queue = d.m.QueueInfo(d.hub.now())
 		d.exec(d.m.Connected(a.ID))
+		d.logStatus(a.ID, "")
 	})
 	if err == nil && revoked {
 		err = errSignedOut
@@ -381,6 +384,7 @@ var errSignedOut = parley.Errorf(parley.EUnauthorized, "This token was revoked (
 // disconnected uncounts an agent connection.
 func (d *dispatcher) disconnected(agentID string) {
 	d.post(func() { d.exec(d.m.Disconnected(agentID)) })
+	d.post(func() { d.logStatus(agentID, "") })
 }
 
 // setStatus applies an agent's status request and answers on conn.

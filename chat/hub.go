@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-chat/parley/notify"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
 )
@@ -38,6 +39,22 @@ type Config struct {
 	// MaxMessageChars bounds the text of one message, in characters;
 	// default 4,096 (DefaultMaxMessageChars).
 	MaxMessageChars int
+	// AgentGrace is how long an agent may have no connection before it
+	// goes offline and leaves its chats (timers.go). Zero turns it off.
+	AgentGrace time.Duration
+	// ReplyTimeout takes a chat back from an agent who got it and has not
+	// written to the customer this long. Zero turns it off.
+	ReplyTimeout time.Duration
+	// InactivityWarning and InactivityTimeout warn, then end, an active
+	// chat whose customer has not answered an agent's message this long.
+	// A zero InactivityTimeout turns both off; a zero warning (or one not
+	// shorter than the timeout) sends none.
+	InactivityWarning, InactivityTimeout time.Duration
+	// TimerInterval is how often the timers are swept; default 1s.
+	TimerInterval time.Duration
+	// Notify delivers webhooks and mails and fetches customer context
+	// (chat/notify.go); nil turns them off.
+	Notify *notify.Service
 }
 
 // DefaultMaxMessageChars is the default Config.MaxMessageChars.
@@ -53,6 +70,9 @@ type Hub struct {
 	gone  *goneTracker
 	disp  *dispatcher
 	count counters
+
+	// timers holds the deadlines of timers.go.
+	timers *timers
 
 	mu         sync.RWMutex
 	sessions   map[string]*session // open sessions by id
@@ -97,6 +117,7 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 		cfg:        cfg,
 		reg:        newRegistry(),
 		gone:       newGoneTracker(),
+		timers:     newTimers(),
 		sessions:   make(map[string]*session),
 		byCustomer: make(map[string]*session),
 		closing:    make(chan struct{}),
@@ -107,12 +128,16 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	if err := h.recover(); err != nil {
 		return nil, err
 	}
+	if err := h.openStatusHistory(); err != nil {
+		return nil, err
+	}
 	h.wg.Add(1)
 	go h.disp.run()
 	if cfg.AbandonAfter > 0 {
 		h.wg.Add(1)
 		go h.abandonLoop()
 	}
+	h.startTimers()
 	return h, nil
 }
 
@@ -170,6 +195,9 @@ func (h *Hub) recover() error {
 	for _, r := range queued {
 		h.disp.enqueue(r.ID, r.Customer.ID, r.QueuedAt.Time)
 	}
+	if err := h.recoverTimers(open); err != nil {
+		return fmt.Errorf("recover timers: %w", err)
+	}
 	h.log.Info("recovered", "open_sessions", len(open), "queued", len(queued), "agents", len(agents))
 	return nil
 }
@@ -191,6 +219,7 @@ var errShuttingDown = parley.Errorf(parley.EUnavailable, "Server is shutting dow
 // first; commands still queued are refused as unavailable; acknowledged
 // messages are already durable. No session starts once Close began.
 func (h *Hub) Close() error {
+	h.disp.logShutdown()
 	h.mu.Lock()
 	h.closed = true
 	open := make([]*session, 0, len(h.sessions))
@@ -323,7 +352,8 @@ const updateTimeout = 30 * time.Second
 func (h *Hub) update(fn func(tx *storage.Tx) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), h.updateTimeout)
 	defer cancel()
-	err := h.db.Update(ctx, fn)
+	err := h.db.Update(ctx, h.notifying(fn))
+	h.notified(err)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w (%w)", parley.Errorf(parley.EUnavailable,
 			"Storage did not answer within %v; try again later.", h.updateTimeout), err)

@@ -52,6 +52,10 @@ type command struct {
 	// (abandoned sessions), answering errNotQueued otherwise.
 	ifQueued bool
 	event    parley.Event // cmdStart: the queued event
+	timer    int          // cmdTimer: which deadline (timers.go)
+	// target is the agent a cmdTimer concerns, or the agent a
+	// cmdTransfer hands the session to ("" for the queue).
+	target string
 	// done, if set, gets the command's outcome exactly once (it must have
 	// room for one value): nil or the error, or unavailable after
 	// answerTimeout.
@@ -104,6 +108,8 @@ type session struct {
 	// signals holds back typing and read pushes (see coalesce); owned by
 	// the worker.
 	signals map[signalKey]*signalState
+	// tm is the session's timer state (timers.go); owned by the worker.
+	tm sessionTimers
 
 	box *mailbox[command]
 	// ctrl is the same mailbox as the dispatcher sees it: its posts never
@@ -255,6 +261,12 @@ func (s *session) handle(c command) {
 		s.announce(c)
 	case cmdSignalFlush:
 		s.flushSignal(c)
+	case cmdTimer:
+		s.onTimer(c)
+	case cmdTransfer:
+		s.transfer(c)
+	case cmdSetEmail, cmdEmailTranscript:
+		s.handleNotify(c)
 	}
 }
 
@@ -308,6 +320,11 @@ func (s *session) storeSends(batch []command) {
 		if dups[i] && ev.From.ID != c.from.ID {
 			s.fail(c, parley.Errorf(parley.EConflict, "client_msg_id %q is already used in this session.", c.cmid))
 			continue
+		}
+		if !dups[i] {
+			// Timers first: once the sender holds the ack, the clock
+			// its message started is running.
+			s.noteMessage(ev)
 		}
 		c.conn.Send(encode(parley.SentFrame{
 			Type: parley.FrameSent, Re: c.req, SessionID: s.id, ClientMsgID: ev.ClientMsgID,
@@ -426,7 +443,7 @@ func (s *session) end(c command) {
 		return
 	}
 	wasQueued := s.rec.State == parley.StateQueued
-	if c.ifQueued && (!wasQueued || s.hub.reg.customerConns(s.customerID) > 0) {
+	if c.ifQueued && (!wasQueued || s.hub.reg.customerConns(s.customerID) > 0 || s.waitsByMail()) {
 		s.fail(c, errNotQueued)
 		return
 	}
@@ -443,32 +460,17 @@ func (s *session) end(c command) {
 		agents[i] = a.ID
 	}
 	s.hub.disp.ended(s.id, wasQueued, agents)
+	s.sessionEnded()
 	s.fanout(ev, c.conn, c.req)
 	if c.done != nil {
 		answer(c.done, nil)
 	}
 }
 
+// leave takes the agent out on its own command (reason left); see
+// leaveAs.
 func (s *session) leave(c command) {
-	if !s.rec.HasAgent(c.from.ID) {
-		s.fail(c, parley.Errorf(parley.EForbidden, "You are not in session %s.", s.id))
-		return
-	}
-	next := cloneRecord(s.rec)
-	next.Agents = slices.DeleteFunc(next.Agents, func(a parley.AgentRef) bool { return a.ID == c.from.ID })
-	requeue := len(next.Agents) == 0
-	if requeue {
-		// Nobody is left to help: the customer goes back to the queue, at
-		// the place it first had.
-		next.State = parley.StateQueued
-	}
-	ev := parley.Event{Kind: parley.KindAgentLeft, From: c.from}
-	if err := s.commit(next, &ev); err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.hub.disp.left(c.from.ID, s.id, s.customerID, requeue, next.QueuedAt.Time)
-	s.fanout(ev, c.conn, c.req, c.from.ID)
+	s.leaveAs(c.from, parley.LeftByAgent, false, c)
 }
 
 // assign adds an agent chosen by the dispatcher (routing or accept). It
@@ -525,6 +527,10 @@ func (s *session) assign(c command) {
 	}
 	committed = true
 	s.hub.count.assignments.Add(1)
+	if wasQueued {
+		// It got the chat: it must answer within the reply timeout.
+		s.awaitReply(a.ID, s.hub.now())
+	}
 	// The agent gets the whole picture, join included, before anything
 	// else about the session; everyone else gets the join event.
 	events := s.early
@@ -553,6 +559,7 @@ func (s *session) assign(c command) {
 		c.conn.Send(encode(af))
 	}
 	s.hub.reg.toAgent(a.ID, c.conn, frame)
+	s.pushContext(a.ID)
 	s.publishExcept(ev, a.ID)
 }
 
@@ -656,5 +663,6 @@ func cloneRecord(r *parley.SessionRecord) *parley.SessionRecord {
 	c := *r
 	c.Agents = slices.Clone(r.Agents)
 	c.Participants = slices.Clone(r.Participants)
+	c.Excluded = slices.Clone(r.Excluded)
 	return &c
 }

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/parley-chat/parley/queue"
+	"github.com/parley-chat/parley/storage"
 )
 
 // counters are the hub's monotonic counters, read by Stats.
@@ -31,6 +32,9 @@ type Stats struct {
 	AgentConns     int            // open agent connections
 	Customers      int            // customers with at least one connection
 	Agents         int            // agents with at least one connection
+
+	// StorageCommitSeconds is the latency of group commits, fsync included.
+	StorageCommitSeconds storage.Histogram
 }
 
 // Stats returns a snapshot of the hub's activity.
@@ -44,6 +48,7 @@ func (h *Hub) Stats() Stats {
 	}
 	ds := h.db.Stats()
 	st.StorageCommits, st.StorageWrites = ds.Commits, ds.Ops
+	st.StorageCommitSeconds = ds.CommitSeconds
 	h.mu.RLock()
 	st.OpenSessions = len(h.sessions)
 	h.mu.RUnlock()

@@ -40,6 +40,7 @@ var readOnlyAdmin = map[string]bool{
 	"agent.ls": true, "queue.ls": true, "sessions.ls": true, "sessions.show": true,
 	"queues.ls": true, "queue.explain": true,
 	"hold.ls": true, "audit.ls": true, "stats": true,
+	"report.agents": true, "report.queue": true,
 }
 
 func (g *globalOptions) adminOffline(ctx context.Context, cmd string, args any) (json.RawMessage, error) {

@@ -47,6 +47,7 @@ type benchOptions struct {
 	runs     int
 
 	cycles      int
+	onset       time.Duration
 	abuserConns int
 	floodToken  string
 	stall       time.Duration
@@ -103,6 +104,7 @@ func newCmdBench(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.sessions, "sessions", 10_000, "recovery: open sessions in the database; sessions: queued sessions; replies: sessions of one customer (default 15000)")
 	f.DurationVar(&o.stall, "stall", 3*time.Second, "replies: how long the late readers wait before reading")
 	f.IntVar(&o.abuserConns, "abuser-conns", 64, "noisy: sockets the abusive customer tries to open")
+	f.DurationVar(&o.onset, "onset", 2*time.Second, "noisy: how long the flood runs before the phase measured with it")
 	// noisy runs its abusive customer as "parley bench flood", a process of
 	// its own; the scenario is not listed and not part of all.
 	f.StringVar(&o.floodToken, "flood-token", "", "flood: the abusive customer's token")
@@ -182,7 +184,7 @@ func runBench(cmd *cobra.Command, g *globalOptions, o *benchOptions, scenario st
 			}
 			res, err = bench.Replies(ctx, opts, cfg)
 		case "noisy":
-			res, err = bench.Noisy(ctx, opts, bench.NoisyConfig{Customers: o.customers, Duration: o.duration, AbuserConns: o.abuserConns})
+			res, err = bench.Noisy(ctx, opts, bench.NoisyConfig{Customers: o.customers, Duration: o.duration, AbuserConns: o.abuserConns, Onset: o.onset})
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", sc, err)

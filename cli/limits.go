@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"time"
+
 	"github.com/spf13/pflag"
 
 	"github.com/parley-chat/parley/chat"
@@ -14,6 +16,27 @@ type limitOptions struct {
 	sendRate, commandRate                                      float64
 	sendBurst, commandBurst                                    int
 	messageChars, outboundBytes                                int
+	timers                                                     timerOptions
+}
+
+// timerOptions are serve's rules that keep chats moving (issue 10); 0
+// turns one off.
+type timerOptions struct {
+	agentGrace, replyTimeout, inactivityWarning, inactivityTimeout time.Duration
+}
+
+func (o *timerOptions) addFlags(f *pflag.FlagSet) {
+	f.Var(newDurationValue(time.Minute, &o.agentGrace), "agent-grace", "how long an agent may have no connection before it goes offline and its chats go back to the queue (0: forever)")
+	f.Var(newDurationValue(0, &o.replyTimeout), "reply-timeout", "take a chat back from an agent who has not written to the customer this long after getting it (0: off)")
+	f.Var(newDurationValue(5*time.Minute, &o.inactivityWarning), "inactivity-warning", "warn an active chat whose customer has not answered an agent's message this long (0: no warning)")
+	f.Var(newDurationValue(10*time.Minute, &o.inactivityTimeout), "inactivity-timeout", "end an active chat as inactivity when its customer has not answered an agent's message this long (0: never)")
+}
+
+// chat sets the timers of a chat.Config.
+func (o *timerOptions) chat(c chat.Config) chat.Config {
+	c.AgentGrace, c.ReplyTimeout = o.agentGrace, o.replyTimeout
+	c.InactivityWarning, c.InactivityTimeout = o.inactivityWarning, o.inactivityTimeout
+	return c
 }
 
 func (l *limitOptions) addFlags(f *pflag.FlagSet) {
@@ -27,6 +50,7 @@ func (l *limitOptions) addFlags(f *pflag.FlagSet) {
 	f.IntVar(&l.commandBurst, "command-burst", httpapi.DefaultCommandBurst, "frames a connection may send at once above --command-rate")
 	f.IntVar(&l.messageChars, "max-message-chars", chat.DefaultMaxMessageChars, "longest message text, in characters")
 	f.IntVar(&l.outboundBytes, "outbound-buffer", httpapi.DefaultOutboundBytes, "bytes queued for one connection before its commands wait (a client 4 times over, or over for the write timeout, is disconnected)")
+	l.timers.addFlags(f)
 }
 
 // unlimited maps the command line's 0 (no limit) to Config's negative.
@@ -52,5 +76,5 @@ func (l *limitOptions) http(c httpapi.Config) httpapi.Config {
 // chat sets the limits of a chat.Config.
 func (l *limitOptions) chat(c chat.Config) chat.Config {
 	c.MaxMessageChars = l.messageChars
-	return c
+	return l.timers.chat(c)
 }

@@ -97,9 +97,14 @@ func NewRootCmd(streams Streams, lookup func(string) (string, bool)) *cobra.Comm
 		newCmdBackup(g),
 		newCmdCheck(g),
 		newCmdStats(g),
+		newCmdReport(g),
 		newCmdCompact(g),
 		newCmdBench(g),
 		newCmdVersion(g),
+		newCmdHealthcheck(g),
+		newCmdMail(g),
+		newCmdWebhook(g),
+		newCmdAPIKey(g),
 	)
 	refuseUnknownSubcommands(root)
 	return root

@@ -15,31 +15,38 @@ import (
 // auth.MinSecretLen bytes is refused: HS256 with a short key can be
 // brute-forced offline from a single token.
 func customerSecret(g *globalOptions, o *serveOptions, log *slog.Logger) ([]byte, error) {
+	return resolveSecret(g, o.customerSecret, o.customerSecretFile, log)
+}
+
+// resolveSecret is customerSecret for any command that takes
+// --customer-secret and --customer-secret-file (serve verifies with the
+// secret, token signs with it).
+func resolveSecret(g *globalOptions, secret, file string, log *slog.Logger) ([]byte, error) {
 	switch {
-	case o.customerSecret != "" && o.customerSecretFile != "":
+	case secret != "" && file != "":
 		return nil, errors.New("give --customer-secret or --customer-secret-file, not both")
-	case o.customerSecret != "":
-		if len(o.customerSecret) < auth.MinSecretLen {
+	case secret != "":
+		if len(secret) < auth.MinSecretLen {
 			return nil, fmt.Errorf("--customer-secret is %d bytes; at least %d are required (e.g. openssl rand -hex 32)",
-				len(o.customerSecret), auth.MinSecretLen)
+				len(secret), auth.MinSecretLen)
 		}
-		return []byte(o.customerSecret), nil
-	case o.customerSecretFile != "":
-		secret, err := auth.ReadSecret(o.customerSecretFile)
+		return []byte(secret), nil
+	case file != "":
+		b, err := auth.ReadSecret(file)
 		if err != nil {
 			return nil, fmt.Errorf("--customer-secret-file: %w", err)
 		}
 		// Warned about only once the secret is known to be usable, so a
 		// refusal is the only thing said.
-		warnIfShared(log, o.customerSecretFile, "customer secret file", "chmod 600")
-		return secret, nil
+		warnIfShared(log, file, "customer secret file", "chmod 600")
+		return b, nil
 	}
-	secret, err := auth.LoadOrCreateSecret(g.secretPath())
+	b, err := auth.LoadOrCreateSecret(g.secretPath())
 	if err != nil {
 		return nil, fmt.Errorf("customer secret: %w", err)
 	}
 	warnIfShared(log, g.secretPath(), "customer secret file", "chmod 600")
-	return secret, nil
+	return b, nil
 }
 
 // warnIfShared logs a warning when other users may read the file or

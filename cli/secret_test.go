@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,4 +105,28 @@ func TestAgentLogoutCommand(t *testing.T) {
 	c.mustSend(frame{"type": "hello", "token": token, "req": "h"})
 	assert.Equal(t, "unauthorized", c.expectRe("h").str("code"))
 	runFail(t, env{}, "", "No agent with email nobody@example.com", "agent", "logout", "nobody@example.com", "--data", data)
+}
+
+// TestTokenCustomerSecretFile: parley token signs with the secret from a
+// file, as serve verifies with it; a short secret is refused, and a
+// lifetime the server would refuse by default is warned about.
+func TestTokenCustomerSecretFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "secret")
+	secret := "file-secret-0123456789abcdef0123456789"
+	require.NoError(t, os.WriteFile(file, []byte(secret+"\n"), 0o600))
+
+	r := runCLI(t, env{}, "", "token", "--sub", "u-1", "--customer-secret-file", file)
+	require.Equal(t, 0, r.code, r.err)
+	c, err := auth.VerifyCustomer([]byte(secret), strings.TrimSpace(r.out), time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, "u-1", c.ID)
+	assert.Empty(t, r.err)
+
+	r = runCLI(t, env{}, "", "token", "--sub", "u-1", "--customer-secret-file", file, "--ttl", "48h")
+	require.Equal(t, 0, r.code, r.err)
+	assert.Contains(t, r.err, "refuses a token valid for 48h")
+
+	require.NoError(t, os.WriteFile(file, []byte("too-short"), 0o600))
+	runFail(t, env{}, "", "at least 32", "token", "--sub", "u-1", "--customer-secret-file", file)
+	runFail(t, env{}, "", "at least 32", "token", "--sub", "u-1", "--customer-secret", "short")
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,10 @@ type serveOptions struct {
 	anonymousPerMinute int
 	metricsListen      string
 	limits             limitOptions
+
+	tlsCert, tlsKey string
+	logFormat       string
+	notify          notifyOptions
 }
 
 func newCmdServe(g *globalOptions) *cobra.Command {
@@ -68,6 +73,9 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.Var(newDurationValue(parley.DefaultRetentionDays*24*time.Hour, &o.retention), "retention", "how long ended conversations are kept before the janitor purges them (e.g. 90d; 0 keeps them forever)")
 	f.Var(newDurationValue(time.Hour, &o.purgeInterval), "purge-interval", "how often the janitor looks for expired conversations (e.g. 1h)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.logFormat, "log-format", "text", "text (logfmt) or json")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS and WSS; read again on SIGHUP")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	f.StringVar(&o.firstAgent, "first-agent", "admin@localhost", "email of the agent created in a new data directory")
 	f.DurationVar(&o.shutdownWait, "shutdown-timeout", 10*time.Second, "how long a graceful stop waits for clients")
 	f.StringVar(&o.debugListen, "debug-listen", "", "address to serve Go profiles (/debug/pprof/) on; off when empty, keep it on loopback")
@@ -80,6 +88,7 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.anonymousPerMinute, "anonymous-per-minute", 5, "new anonymous visitors allowed per client address per minute (0: no limit)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on; off when empty")
 	o.limits.addFlags(f)
+	o.notify.addFlags(f)
 	return cmd
 }
 
@@ -89,12 +98,19 @@ func isLoopback(addr net.Addr) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
 }
 
 func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
@@ -104,9 +120,18 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	if g.streams.Err != nil {
 		logOut = g.streams.Err
 	}
-	log, err := newLogger(logOut, o.logLevel)
+	log, err := newLogger(logOut, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	var certs *certReloader
+	if o.tlsCert != "" {
+		if certs, err = newCertReloader(o.tlsCert, o.tlsKey, log); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(g.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -118,6 +143,9 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		return err
 	}
 	defer db.Close()
+	if from, backup := db.Migration(); from > 0 {
+		log.Info("upgraded the database schema", "from", from, "to", storage.SchemaVersion, "backup", backup)
+	}
 
 	secret, err := customerSecret(g, o, log)
 	if err != nil {
@@ -134,6 +162,12 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
+	scheme := "http"
+	if certs != nil {
+		ln, scheme = tls.NewListener(ln, certs.tlsConfig()), "https"
+	}
+	stopReload := reloadOnHangup(ctx, certs, log)
+	defer stopReload()
 	if o.debugListen != "" {
 		dln, err := net.Listen("tcp", o.debugListen)
 		if err != nil {
@@ -152,7 +186,12 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		defer mln.Close()
 	}
 
-	hub, err := chat.Open(db, o.limits.chat(chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter}))
+	ntf, err := o.notify.open(db, log, secret)
+	if err != nil {
+		return err
+	}
+	defer ntf.Close()
+	hub, err := chat.Open(db, o.limits.chat(chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter, Notify: ntf}))
 	if err != nil {
 		return err
 	}
@@ -206,13 +245,17 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	warnIfShared(log, g.data, "data directory", "chmod 700")
-	log.Info("parley listening", "addr", ln.Addr().String(), "data", g.data, "admin_socket", g.socketPath())
+	log.Info("parley listening", "addr", ln.Addr().String(), "scheme", scheme, "data", g.data, "admin_socket", g.socketPath())
 	// One write, so a reader that waits for the first line sees the second.
-	hint := fmt.Sprintf("Open http://%s/console/ to answer chats; the landing page / shows the widget snippet", ln.Addr())
+	hint := fmt.Sprintf("Open %s://%s/console/ to answer chats; the landing page / shows the widget snippet", scheme, ln.Addr())
 	if demo {
-		hint = fmt.Sprintf("Open http://%s/ in a browser: the agent console is at /console/, a demo page with the chat widget at /demo", ln.Addr())
+		hint = fmt.Sprintf("Open %s://%s/ in a browser: the agent console is at /console/, a demo page with the chat widget at /demo", scheme, ln.Addr())
 	}
-	fmt.Fprintf(g.streams.Out, "Parley listening on http://%s (data in %s)\n%s\n", ln.Addr(), g.data, hint)
+	fmt.Fprintf(g.streams.Out, "Parley listening on %s://%s (data in %s)\n%s\n", scheme, ln.Addr(), g.data, hint)
+	// The listener is bound and served: tell systemd (Type=notify).
+	if _, err := sdNotify(g.lookup, "READY=1"); err != nil {
+		log.Warn("could not tell the service manager we are ready", "err", err)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -220,6 +263,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("shutting down")
+	_, _ = sdNotify(g.lookup, "STOPPING=1")
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownWait)
 	defer cancel()
 	// The listener stays open while the WebSockets drain, so clients

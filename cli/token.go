@@ -3,17 +3,19 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/parley-chat/parley/auth"
+	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/parley"
 )
 
 type tokenOptions struct {
 	sub, name, email, profile string
-	secret                    string
+	secret, secretFile        string
 	ttl                       time.Duration
 }
 
@@ -24,18 +26,24 @@ func newCmdToken(g *globalOptions) *cobra.Command {
 		Short: "Mint a customer token with the configured secret, for testing and scripts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			secret := []byte(o.secret)
-			if o.secret == "" {
-				// Only a server's own data directory holds the secret it
-				// verifies with; a token signed with a secret made up here
-				// would be refused.
+			// Only a server's own data directory (or the secret it was
+			// given) verifies the token; a secret made up here would not.
+			if o.secret == "" && o.secretFile == "" {
 				if err := g.requireData(); err != nil {
 					return err
 				}
-				var err error
-				if secret, err = auth.LoadOrCreateSecret(g.secretPath()); err != nil {
-					return fmt.Errorf("customer secret: %w", err)
-				}
+			}
+			log := slog.New(slog.NewTextHandler(g.streams.Err, nil))
+			secret, err := resolveSecret(g, o.secret, o.secretFile, log)
+			if err != nil {
+				return err
+			}
+			if o.ttl <= 0 {
+				return fmt.Errorf("--ttl must be positive")
+			}
+			if o.ttl > httpapi.DefaultMaxTokenTTL {
+				fmt.Fprintf(g.streams.Err, "warning: a server with the default --max-token-ttl (%s) refuses a token valid for %s\n",
+					httpapi.DefaultMaxTokenTTL, o.ttl)
 			}
 			c := parley.Customer{ID: o.sub, Name: o.name, Email: o.email}
 			if o.profile != "" {
@@ -59,6 +67,7 @@ func newCmdToken(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVar(&o.profile, "profile", "", "profile JSON object shown to agents")
 	cmd.Flags().Var(newDurationValue(time.Hour, &o.ttl), "ttl", "how long the token is valid (e.g. 15m, 1h, 1d)")
 	cmd.Flags().StringVar(&o.secret, "customer-secret", "", "secret to sign with (default: the one in the data directory)")
+	cmd.Flags().StringVar(&o.secretFile, "customer-secret-file", "", "file holding the secret to sign with (keeps it off the command line)")
 	_ = cmd.MarkFlagRequired("sub")
 	return cmd
 }

@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/parley-chat/parley/storage"
 )
 
 // versionInfo is what parley version prints.
@@ -16,13 +18,16 @@ type versionInfo struct {
 	Modified  bool   `json:"modified"`
 	BuildTime string `json:"build_time"`
 	Go        string `json:"go"`
+	// Schema is the database schema version this binary writes; it
+	// upgrades older files and refuses newer ones.
+	Schema int `json:"schema_version"`
 }
 
 // readVersion reads the version from the build information the Go
 // toolchain embeds: the module version, and with a VCS checkout the
 // revision, whether the tree had local changes and the commit time.
 func readVersion() versionInfo {
-	v := versionInfo{Version: "(unknown)", Go: runtime.Version()}
+	v := versionInfo{Version: "(unknown)", Go: runtime.Version(), Schema: storage.SchemaVersion}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v
@@ -44,7 +49,7 @@ func readVersion() versionInfo {
 func newCmdVersion(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version, VCS revision and build time of this binary",
+		Short: "Print the version, VCS revision, Go version and database schema version of this binary",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := readVersion()
@@ -63,6 +68,7 @@ func newCmdVersion(g *globalOptions) *cobra.Command {
 				fmt.Fprintf(g.streams.Out, "built from a commit of %s\n", v.BuildTime)
 			}
 			fmt.Fprintf(g.streams.Out, "%s\n", v.Go)
+			fmt.Fprintf(g.streams.Out, "database schema version %d\n", v.Schema)
 			return nil
 		},
 	}

@@ -9,7 +9,8 @@
 //
 // Helpers for every browser test (widget_test.go, console_test.go):
 //
-//	srv := newServer(t, opts...)      // a Parley server; options: withAnonymous, withDemo
+//	srv := newServer(t, opts...)      // a Parley server; options: withAnonymous, withDemo,
+//	                                  //   withTLS (both sites over HTTPS, tls_test.go)
 //	srv.URL                           // "http://127.0.0.1:<port>" (Parley: console, frame, API)
 //	srv.HostURL                       // "http://localhost:<port>" (the customer's web site)
 //	srv.hostPage(token)               // URL of a host page that embeds the widget and, when
@@ -73,7 +74,9 @@ import (
 	"github.com/parley-chat/parley/auth"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/internal/testcert"
 	"github.com/parley-chat/parley/internal/wsclient"
+	"github.com/parley-chat/parley/notify"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
 )
@@ -147,6 +150,10 @@ func findChromium() string {
 type serverOptions struct {
 	anonymous bool
 	demo      bool
+	tls       *testcert.Cert // withTLS (tls_test.go): both sites over HTTPS
+	// hub, if set, adjusts the chat.Config (transfer_test.go).
+	hub    func(*chat.Config)
+	notify *notify.Config // withNotify (notify_test.go)
 }
 
 // serverOption configures newServer.
@@ -174,6 +181,7 @@ type server struct {
 	api   *httpapi.Server
 	admin *admin.Admin
 	http  *http.Server
+	ntf   *notify.Service
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // hijacked (WebSocket) connections
@@ -191,7 +199,8 @@ func newServer(t *testing.T, opts ...serverOption) *server {
 	// The host site first: Parley must know its origin (frame-ancestors).
 	hostLn, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s.HostURL = fmt.Sprintf("http://localhost:%d", hostLn.Addr().(*net.TCPAddr).Port)
+	s.HostURL = fmt.Sprintf("%s://localhost:%d", s.scheme(), hostLn.Addr().(*net.TCPAddr).Port)
+	hostLn = s.wrapTLS(hostLn)
 	hostSrv := &http.Server{Handler: http.HandlerFunc(s.serveHost), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hostSrv.Serve(hostLn) }()
 	t.Cleanup(func() { _ = hostSrv.Close() })
@@ -199,7 +208,7 @@ func newServer(t *testing.T, opts ...serverOption) *server {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	s.addr = ln.Addr().String()
-	s.URL = "http://" + s.addr
+	s.URL = s.scheme() + "://" + s.addr
 	s.start(ln)
 	t.Cleanup(s.stop)
 	return s
@@ -207,9 +216,15 @@ func newServer(t *testing.T, opts ...serverOption) *server {
 
 func (s *server) start(ln net.Listener) {
 	t := s.t
+	ln = s.wrapTLS(ln)
 	db, err := storage.Open(filepath.Join(s.dir, "parley.db"), storage.Options{})
 	require.NoError(t, err)
-	hub, err := chat.Open(db, chat.Config{QueueInterval: 50 * time.Millisecond})
+	s.ntf = s.openNotify(db)
+	hcfg := chat.Config{QueueInterval: 50 * time.Millisecond, Notify: s.ntf}
+	if s.opts.hub != nil {
+		s.opts.hub(&hcfg)
+	}
+	hub, err := chat.Open(db, hcfg)
 	require.NoError(t, err)
 	s.db, s.hub = db, hub
 	s.admin = admin.New(db, admin.HubLive(hub))
@@ -248,6 +263,7 @@ func (s *server) stop() {
 	defer cancel()
 	_ = s.api.Shutdown(ctx)
 	_ = s.hub.Close()
+	_ = s.ntf.Close()
 	_ = s.db.Close()
 	s.http = nil
 	s.mu.Lock()
@@ -404,7 +420,7 @@ type peer struct {
 func (s *server) dial(path string) *peer {
 	s.t.Helper()
 	wc, err := wsclient.Dial(context.Background(), "ws"+strings.TrimPrefix(s.URL, "http")+path,
-		wsclient.Options{Timeout: waitTime})
+		wsclient.Options{Timeout: waitTime, Dialer: s.wsDialer()})
 	require.NoError(s.t, err)
 	s.t.Cleanup(func() { _ = wc.Close() })
 	return &peer{t: s.t, c: wsclient.Listen[wsclient.Frame](wc, wsclient.ListenOptions{})}

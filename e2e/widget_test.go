@@ -101,7 +101,7 @@ func TestWidgetChat(t *testing.T) {
 	// Start: the visitor waits in the queue with a position.
 	tb.frameSend("Hello, my order is late")
 	tb.frameWaitText("#queue-position", "You are next in line")
-	tb.frameWaitText("#queue-wait", "No one from the team is online")
+	tb.frameWaitText("#queue-wait", "No agent is online right now")
 	tb.waitBubble("Hello, my order is late")
 	tb.screenshot("widget-queued-offline")
 

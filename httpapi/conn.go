@@ -86,7 +86,7 @@ func (c *wsConn) Send(frames ...[]byte) bool {
 	if slow {
 		queued := c.queued
 		c.mu.Unlock()
-		c.srv.log.Warn("disconnecting slow client", "role", c.role, "remote", c.ws.RemoteAddr().String(), "queued_bytes", queued)
+		c.srv.log.Warn("disconnecting slow client", "role", c.role, "client", c.ip, "queued_bytes", queued)
 		c.close(c.srv.disconnectFor(reasonSlow))
 		return false
 	}
@@ -224,7 +224,7 @@ func (c *wsConn) writeLoop() {
 		case err == nil:
 		case errors.As(err, &ne) && ne.Timeout():
 			// The client took nothing for a whole write timeout.
-			c.srv.log.Warn("disconnecting slow client", "role", c.role, "remote", c.ws.RemoteAddr().String(), "stalled", c.srv.cfg.WriteTimeout)
+			c.srv.log.Warn("disconnecting slow client", "role", c.role, "client", c.ip, "stalled", c.srv.cfg.WriteTimeout)
 			c.close(c.srv.disconnectFor(reasonSlow))
 		default:
 			c.close(c.srv.disconnectFor(reasonInternal))
@@ -311,6 +311,7 @@ func (s *Server) serveWS(role string) http.HandlerFunc {
 		}
 		ws.SetPingHandler(c.queuePong)
 		ws.SetCloseHandler(c.closeReply)
+		s.log.Debug("websocket opened", "role", role, "client", ip, "request_id", requestID(r))
 		go c.readLoop()
 	}
 }

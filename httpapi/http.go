@@ -36,6 +36,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	attempt, err := s.logins.begin(clientIP(r), body.Email, s.cfg.Now())
 	if err != nil {
+		s.hits.hit(hitLogin)
 		writeError(w, err)
 		return
 	}

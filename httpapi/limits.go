@@ -91,10 +91,12 @@ func (s *Server) admitConn(role, ip string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if max := s.cfg.MaxConnsPerIP; max > 0 && l.ips[ip] >= max {
+		s.hits.hit(hitConnsPerIP)
 		return parley.Errorf(parley.ERateLimited, "Too many connections from your address (at most %d).", max)
 	}
 	if role == "customer" {
 		if max := s.cfg.MaxCustomerConns; max > 0 && l.customerConns >= max {
+			s.hits.hit(hitCustomerConns)
 			return parley.Errorf(parley.EUnavailable, "The server has no room for more customer connections; try again later.")
 		}
 		l.customerConns++
@@ -127,9 +129,9 @@ func (s *Server) claim(c *wsConn, id string) error {
 	l := &s.limits
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m, max := &l.customers, s.cfg.MaxConnsPerCustomer
+	m, max, kind := &l.customers, s.cfg.MaxConnsPerCustomer, hitConnsPerCustomer
 	if c.role == "agent" {
-		m, max = &l.agents, s.cfg.MaxConnsPerAgent
+		m, max, kind = &l.agents, s.cfg.MaxConnsPerAgent, hitConnsPerAgent
 	}
 	if *m == nil {
 		*m = make(map[string]*principal)
@@ -142,6 +144,7 @@ func (s *Server) claim(c *wsConn, id string) error {
 		}
 	}
 	if max > 0 && p.conns >= max {
+		s.hits.hit(kind)
 		return parley.Errorf(parley.ERateLimited, "Too many connections for one %s (at most %d); close another first.", c.role, max)
 	}
 	p.conns++
@@ -241,10 +244,11 @@ func take(l *rate.Limiter, now time.Time) time.Duration {
 // sendRateLimited answers a frame refused by throttle.
 func (c *wsConn) sendRateLimited(in *parley.Inbound, wait time.Duration) {
 	ms := int((wait + time.Millisecond - 1) / time.Millisecond)
-	what := "commands"
+	what, kind := "commands", hitCommandRate
 	if in.Type == parley.FrameSend {
-		what = "messages"
+		what, kind = "messages", hitSendRate
 	}
+	c.srv.hits.hit(kind)
 	f := parley.NewErrorFrame(in.Req, parley.Errorf(parley.ERateLimited, "Too many %s; retry in %d ms.", what, ms))
 	f.RetryAfterMS = int64(ms)
 	c.Send(mustJSON(f))

@@ -101,6 +101,8 @@ type Server struct {
 	upgrader websocket.Upgrader
 	mux      *http.ServeMux
 	logins   *loginLimiter
+	reqIDs   *requestIDs
+	hits     limitHits     // limits hit, for metrics
 	visitors *keyedLimiter // new visitors per client address
 
 	handoff handoff // see drain.go
@@ -152,6 +154,7 @@ func New(hub *chat.Hub, cfg Config) *Server {
 		mux:    http.NewServeMux(),
 		conns:  make(map[*wsConn]struct{}),
 		logins: newLoginLimiter(),
+		reqIDs: newRequestIDs(),
 	}
 	if n := cfg.AnonymousPerMinute; n > 0 {
 		s.visitors = newKeyedLimiter(time.Minute/time.Duration(n), n, 10000)
@@ -180,6 +183,7 @@ func (s *Server) routes() {
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.HandleFunc("POST /v1/demo/token", s.handleDemoToken)
+	s.mux.HandleFunc("POST /v1/connector/messages", s.handleConnectorMessage)
 	ui, err := newWebUI(&s.cfg)
 	if err != nil {
 		s.log.Error("the web UI is unavailable", "err", err)
@@ -195,13 +199,13 @@ func (s *Server) routes() {
 // (parley serve --metrics-listen), where only the scraper can reach it.
 func (s *Server) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metricsHandler(s.hub))
+	mux.Handle("GET /metrics", metricsHandler(s.hub, &s.hits))
 	return mux
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, s.withClientIP(r))
+	s.mux.ServeHTTP(w, s.withClientIP(w, r))
 }
 
 // checkOrigin refuses browser pages from foreign origins. Requests without
@@ -215,7 +219,9 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	// The host the browser addressed (X-Forwarded-Host from a trusted
+	// proxy), or the public URL.
+	if strings.EqualFold(u.Host, requestHost(r)) || strings.EqualFold(strings.TrimSuffix(s.cfg.PublicURL, "/"), origin) {
 		return true
 	}
 	for _, allowed := range s.cfg.AllowedOrigins {
@@ -223,7 +229,7 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 			return true
 		}
 	}
-	s.log.Warn("refused WebSocket from foreign origin", "origin", origin)
+	s.log.Warn("refused WebSocket from foreign origin", "origin", origin, "client", clientIP(r), "request_id", requestID(r))
 	return false
 }
 

@@ -62,6 +62,7 @@ func (s *Server) customerHello(c *wsConn, token string, now time.Time) (parley.C
 		}
 		if s.visitors != nil {
 			if r, wait := s.visitors.take(c.tok.ip, now); r == nil {
+				s.hits.hit(hitAnonymous)
 				return parley.Customer{}, "", time.Time{}, parley.RateLimited(wait,
 					"Too many new visitors from your address; try again in %s.", roundUp(wait))
 			}

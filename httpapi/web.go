@@ -216,15 +216,10 @@ func (ui *webUI) baseURL(r *http.Request) string {
 	if ui.cfg.PublicURL != "" {
 		return strings.TrimSuffix(ui.cfg.PublicURL, "/")
 	}
-	return scheme(r) + "://" + r.Host
+	return requestScheme(r) + "://" + requestHost(r)
 }
 
-func scheme(r *http.Request) string {
-	if r.TLS != nil {
-		return "https"
-	}
-	return "http"
-}
+func scheme(r *http.Request) string { return requestScheme(r) }
 
 // serveLanding renders the page at /.
 func (ui *webUI) serveLanding(w http.ResponseWriter, r *http.Request) {

@@ -80,6 +80,10 @@ type Inbound struct {
 	Active      *bool  `json:"active,omitempty"`
 	Seq         uint64 `json:"seq,omitempty"`
 	Status      string `json:"status,omitempty"`
+	// ToAgentID and Note are transfer's target agent and note.
+	ToAgentID string `json:"to_agent_id,omitempty"`
+	Note      string `json:"note,omitempty"`
+	Email     string `json:"email,omitempty"` // set_email
 	// Queue names the queue of a start, or filters a queue_list.
 	Queue string `json:"queue,omitempty"`
 }

@@ -147,6 +147,9 @@ type SessionRecord struct {
 	AssignedAt Time   `json:"assigned_at,omitzero"`
 	EndedAt    Time   `json:"ended_at,omitzero"`
 	EndReason  string `json:"end_reason,omitempty"`
+	// Excluded lists the agents routing no longer offers the session to
+	// (they let it go unanswered, or handed it back to the queue).
+	Excluded []string `json:"excluded,omitempty"`
 	// Queue names the session's queue; empty (sessions stored before
 	// queues existed) means DefaultQueue.
 	Queue string `json:"queue,omitempty"`
@@ -206,6 +209,12 @@ type Event struct {
 	Whisper     bool        `json:"whisper"`
 	Reason      string      `json:"reason,omitempty"`
 	ClientMsgID string      `json:"client_msg_id,omitempty"`
+	// To is where a transferred event sent the session: an agent, or
+	// back to the queue (null on the wire).
+	To TransferTarget `json:"to,omitzero"`
+	// EndsAt comes with inactivity_warning: when the session ends unless
+	// the customer writes.
+	EndsAt Time `json:"ends_at,omitzero"`
 }
 
 // Agent is a support agent's account.

@@ -356,17 +356,17 @@ func (m *Machine) markAll() {
 }
 
 // oldestFor returns the lane, among those the agent serves, whose first
-// session has waited longest, or nil if none has a session waiting.
-// Equal arrivals go to the lane first by name.
-func (m *Machine) oldestFor(a *machineAgent) *lane {
-	var best *lane
-	var at time.Time
+// session the agent may take (it is not excluded from it, see Exclude)
+// has waited longest, with that session; the lane is nil if there is
+// none. Equal arrivals go to the lane first by name.
+func (m *Machine) oldestFor(a *machineAgent) (best *lane, found Entry) {
 	try := func(l *lane) {
 		if l == nil {
 			return
 		}
-		if e, ok := l.q.Front(); ok && (best == nil || e.At.Before(at)) {
-			best, at = l, e.At
+		e, ok := m.firstFor(l, a.id)
+		if ok && (best == nil || e.At.Before(found.At)) {
+			best, found = l, e
 		}
 	}
 	if a.queues == nil {
@@ -378,7 +378,23 @@ func (m *Machine) oldestFor(a *machineAgent) *lane {
 			try(m.lanes[name])
 		}
 	}
-	return best
+	return best, found
+}
+
+// firstFor returns the first session of the lane the agent is not
+// excluded from.
+func (m *Machine) firstFor(l *lane, agentID string) (found Entry, ok bool) {
+	if len(m.excluded) == 0 {
+		return l.q.Front()
+	}
+	l.q.Each(func(_ int, e Entry) bool {
+		if _, ex := m.excluded[e.ID][agentID]; ex {
+			return true
+		}
+		found, ok = e, true
+		return false
+	})
+	return found, ok
 }
 
 // ---- routing ----
@@ -386,19 +402,20 @@ func (m *Machine) oldestFor(a *machineAgent) *lane {
 // Route gives waiting sessions to routable agents for as long as both
 // exist: the agent whose slot has been free longest, among those serving
 // a queue with a session waiting, takes the session that has waited
-// longest among the queues it serves.
+// longest among the queues it serves. Agents are never offered a session
+// they are excluded from (Exclude); such a session keeps its place while
+// the sessions behind it are served.
 func (m *Machine) Route(now time.Time) []Effect {
 	m.observe(now)
 	defer m.markAll()
 	var effs []Effect
 	for len(m.waiting) > 0 {
-		id, ok := m.pool.NextWhere(func(id string) bool { return m.oldestFor(m.agents[id]) != nil })
+		id, ok := m.pool.NextWhere(func(id string) bool { l, _ := m.oldestFor(m.agents[id]); return l != nil })
 		if !ok {
 			return effs
 		}
 		a := m.agents[id]
-		l := m.oldestFor(a)
-		e, _ := l.q.Front()
+		l, e := m.oldestFor(a)
 		routing := m.decide(a, l.name, e, now)
 		if since, _ := m.pool.FreeSince(id); since.After(e.At) {
 			// The session waited for this slot to free: that is service.

@@ -135,6 +135,9 @@ type Machine struct {
 	lastInfo parley.QueueInfo
 	// seen is the latest time any method was given.
 	seen time.Time
+	// excluded holds, per session, the agents routing skips for it
+	// (machine_timers.go).
+	excluded map[string]map[string]struct{}
 }
 
 // NewMachine returns an empty machine with the default queue.
@@ -464,11 +467,10 @@ func (m *Machine) Accept(agentID, sessionID string, open func(id string) bool, r
 		return reject(parley.Errorf(parley.EConflict, "You are at capacity (%d chats).", m.pool.Capacity(agentID)))
 	}
 	if sessionID == "" {
-		l := m.oldestFor(a)
+		l, e := m.oldestFor(a)
 		if l == nil {
 			return reject(parley.Errorf(parley.ENotFound, "No session is waiting in your queues."))
 		}
-		e, _ := l.q.Front()
 		sessionID = e.ID
 	}
 	if _, ok := a.sessions[sessionID]; ok {

@@ -7,7 +7,6 @@ package storage
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,10 +19,6 @@ import (
 
 	"github.com/parley-chat/parley/parley"
 )
-
-// SchemaVersion is the version of the on-disk layout this package writes.
-// Open refuses files with a newer version.
-const SchemaVersion = 1
 
 // Defaults of Options.
 const (
@@ -77,14 +72,22 @@ type DB struct {
 	closed   bool
 	writerWG sync.WaitGroup
 
-	commits atomic.Uint64
-	opCount atomic.Uint64
+	commits       atomic.Uint64
+	opCount       atomic.Uint64
+	commitLatency latencyHistogram // of successful commits, fsync included
+
+	// migratedFrom and migrationBackup describe the schema upgrade Open
+	// made, if any (migrate.go).
+	migratedFrom    int
+	migrationBackup string
 }
 
 // Open opens the database file at path, creating it with mode 0600 together
 // with all buckets and the meta data if it does not exist. The parent
 // directory must exist. If another process holds the file, Open fails with
-// an error wrapping ErrLocked after opts.Timeout.
+// an error wrapping ErrLocked after opts.Timeout. A file of an older
+// schema version is upgraded after a backup next to it (see migrate.go and
+// Migration); a newer one is refused.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -117,7 +120,15 @@ func Open(path string, opts Options) (*DB, error) {
 		ops:        make(chan *op, opts.MaxBatch),
 		commitHook: opts.CommitHook,
 	}
-	if err := db.init(); err != nil {
+	from, err := fileVersion(bdb)
+	if err == nil && from > 0 && from < SchemaVersion {
+		db.migratedFrom = from
+		db.migrationBackup, err = db.backupBeforeMigration(from)
+	}
+	if err == nil {
+		err = db.init(from)
+	}
+	if err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
@@ -126,9 +137,10 @@ func Open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
-// init creates the buckets and the meta data in one transaction and loads
-// the meta data.
-func (db *DB) init() error {
+// init creates the buckets and the meta data, upgrades a file of schema
+// version from (0: a new file) to SchemaVersion, all in one transaction,
+// and loads the meta data.
+func (db *DB) init(from int) error {
 	return db.bolt.Update(func(btx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := btx.CreateBucketIfNotExists(name); err != nil {
@@ -139,15 +151,21 @@ func (db *DB) init() error {
 			return err
 		}
 		meta := btx.Bucket(bucketMeta)
-		if v := meta.Get(metaSchemaVersion); v == nil {
+		switch {
+		case from == 0:
+			h := []SchemaChange{{Version: SchemaVersion, At: parley.TimeOf(db.now())}}
+			if err := putSchemaHistory(meta, h); err != nil {
+				return err
+			}
+		case from < SchemaVersion:
+			if err := migrate(btx, from, db.now(), db.migrationBackup); err != nil {
+				return fmt.Errorf("%w (the file is unchanged; a copy of it is %s)", err, db.migrationBackup)
+			}
+		}
+		if from != SchemaVersion {
 			if err := meta.Put(metaSchemaVersion, u64(SchemaVersion)); err != nil {
 				return fmt.Errorf("write schema version: %w", err)
 			}
-		} else if len(v) != 8 {
-			return fmt.Errorf("corrupt schema version in meta (%d bytes)", len(v))
-		} else if ver := binary.BigEndian.Uint64(v); ver > SchemaVersion {
-			return fmt.Errorf("database schema version %d is newer than the supported version %d; "+
-				"upgrade Parley to open this file", ver, SchemaVersion)
 		}
 		if meta.Get(metaCreatedAt) == nil {
 			ts := parley.TimeOf(db.now()).Format(parley.TimeLayout)
@@ -234,11 +252,13 @@ type Stats struct {
 	Commits uint64
 	// Ops is the number of update functions completed, successfully or not.
 	Ops uint64
+	// CommitSeconds is the latency of successful commits, fsync included.
+	CommitSeconds Histogram
 }
 
 // Stats returns the writer's counters. Ops/Commits is the average batch size.
 func (db *DB) Stats() Stats {
-	return Stats{Commits: db.commits.Load(), Ops: db.opCount.Load()}
+	return Stats{Commits: db.commits.Load(), Ops: db.opCount.Load(), CommitSeconds: db.commitLatency.snapshot()}
 }
 
 // errClosed is returned by Update and View once the DB is closed.

@@ -115,6 +115,7 @@ func (tx *Tx) Append(sessionID string, ev *parley.Event) (dup bool, err error) {
 			return false, err
 		}
 	}
+	tx.appended = append(tx.appended, AppendedEvent{SessionID: sessionID, Event: *ev})
 	return false, nil
 }
 

@@ -25,6 +25,13 @@ var (
 	bucketAgentEmails      = []byte("agent_emails")
 	bucketHolds            = []byte("holds")
 	bucketAudit            = []byte("audit")
+	bucketOutbox           = []byte("outbox")
+	bucketOutboxPending    = []byte("outbox_pending")
+	bucketOutboxIdem       = []byte("outbox_idem")
+	bucketOutboxSessions   = []byte("outbox_sessions")
+	bucketWebhooks         = []byte("webhooks")
+	bucketAPIKeys          = []byte("apikeys")
+	bucketAPIKeyHashes     = []byte("apikey_hashes")
 
 	// allBuckets is created with CreateBucketIfNotExists on every Open, so
 	// buckets added later (holds, audit) appear in older files without a
@@ -33,6 +40,8 @@ var (
 		bucketMeta, bucketSessions, bucketEvents, bucketCustomerSessions,
 		bucketOpenSessions, bucketQueue, bucketEnded, bucketClientMsgIDs,
 		bucketAgents, bucketAgentEmails, bucketHolds, bucketAudit,
+		bucketOutbox, bucketOutboxPending, bucketOutboxIdem, bucketOutboxSessions, bucketWebhooks,
+		bucketAPIKeys, bucketAPIKeyHashes,
 	}
 )
 

@@ -131,6 +131,9 @@ func (tx *Tx) deleteRecord(r *parley.SessionRecord, sid ulid.ULID) error {
 	if err := tx.deleteRoutings(sid[:]); err != nil {
 		return err
 	}
+	if err := tx.deleteSessionJobs(sid); err != nil {
+		return err
+	}
 	for _, ik := range sessionIndexKeys(r, sid) {
 		if err := tx.del(ik.bucket, ik.key); err != nil {
 			return err

@@ -15,6 +15,8 @@ import (
 type Tx struct {
 	tx  *bolt.Tx
 	now time.Time
+	// appended lists the events Append stored, for Appended (outbox.go).
+	appended []AppendedEvent
 }
 
 // Now returns the time the transaction function started, from the

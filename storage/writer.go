@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -196,9 +197,11 @@ func (db *DB) commit(btx *bolt.Tx, n int) error {
 			return db.storageFailed(fmt.Sprintf("commit of %d updates", n), err)
 		}
 	}
+	start := time.Now()
 	if err := btx.Commit(); err != nil {
 		return db.storageFailed(fmt.Sprintf("commit of %d updates", n), err)
 	}
+	db.commitLatency.observe(time.Since(start))
 	db.commits.Add(1)
 	db.failure.Store(nil)
 	return nil

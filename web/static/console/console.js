@@ -5,6 +5,8 @@ import { AgentConn } from './conn.js';
 import { enableNotify, disableNotify, notifyEnabled, notifySupported, alertNewChat } from './notify.js';
 import { initLogin, showLogin } from './login.js';
 import * as view from './view.js';
+import { initTransfer } from './transfer.js';
+import { setContext } from './context.js';
 
 const tokenKey = 'parley.console.token';
 const profilesKey = 'parley.console.profiles';
@@ -297,9 +299,17 @@ function onFrame(f) {
     }
     case 'session': {
       const c = f.session && S.chats.get(f.session.id);
-      if (c) { c.session = f.session; if (c.id === S.current) view.renderHeader(S); }
+      if (c) {
+        c.session = f.session;
+        if (f.session.customer_profile) c.profile = f.session.customer_profile;
+        if (c.id === S.current) { view.renderHeader(S); view.renderCustomer(S); }
+      }
       break;
     }
+    case 'customer_context':
+      setContext(f);
+      if (f.session_id === S.current) view.renderCustomer(S);
+      break;
     case 'sent':
       onSent(f);
       break;
@@ -661,6 +671,7 @@ function wire() {
   window.addEventListener('focus', attend);
   document.addEventListener('visibilitychange', attend);
   view.bind({ select, acceptNext, retryPending, discardPending });
+  initTransfer(S, command, view.toast);
   setInterval(() => { if (!$('app').hidden) view.renderQueueClock(S); }, 1000);
 }
 

@@ -3,6 +3,9 @@
 
 import { h, clear, replace, linkify, clock, dateTime, duration } from './dom.js';
 import { notifyEnabled, notifySupported } from './notify.js';
+import { eventText, isWarning } from './eventtext.js';
+import { renderTransfer } from './transfer.js';
+import { contextSection } from './context.js';
 
 const $ = (id) => document.getElementById(id);
 let act = {};
@@ -245,6 +248,7 @@ export function renderHeader(S) {
   $('leave-btn').hidden = !!c.closed;
   $('end-btn').hidden = !!c.closed;
   $('dismiss-btn').hidden = !c.closed;
+  renderTransfer(c);
   $('reply-form').hidden = !!c.closed;
   const note = $('closed-note');
   note.hidden = !c.closed;
@@ -260,6 +264,8 @@ export function renderOlder(S) {
 
 function systemText(S, e) {
   const who = isMe(S, e.from) ? 'You' : e.from?.name || (e.from?.role === 'customer' ? 'The customer' : 'Someone');
+  const extra = eventText(e, who, S.agent && S.agent.id);
+  if (extra) return extra;
   switch (e.kind) {
     case 'queued': return `${who} started the chat`;
     case 'agent_joined': return `${who} joined`;
@@ -273,7 +279,7 @@ function systemText(S, e) {
 
 function eventEl(S, e) {
   if (e.kind !== 'message') {
-    return h('li', { className: 'sys', 'data-seq': e.seq },
+    return h('li', { className: isWarning(e) ? 'sys warn' : 'sys', 'data-seq': e.seq },
       h('span', null, systemText(S, e)), h('time', { datetime: e.at }, clock(e.at)));
   }
   const me = isMe(S, e.from);
@@ -433,7 +439,7 @@ export function renderCustomer(S) {
   const c = current(S);
   if (!c) { replace(el, h('p', { className: 'muted pad' }, 'Customer details appear here.')); return; }
   const name = customerName(c);
-  const email = c.profile?.email || c.session.customer?.email;
+  const email = c.session.customer?.email || c.profile?.email;
   const visitor = isVisitor(c);
   const id = c.profile?.id || c.session.customer?.id || '';
   const others = S.order().filter((o) => o.id !== c.id && (o.session.customer?.id || '') === id);
@@ -451,6 +457,7 @@ export function renderCustomer(S) {
     h('dl', { className: 'kv' }, h('dt', null, 'Customer ID'), h('dd', { className: 'mono' }, id)),
     h('h3', null, 'Profile'),
     c.profile ? profileList(c.profile.profile) : h('p', { className: 'muted' }, 'Profile data arrives with a new assignment; it is not available after a reload.'),
+    contextSection(c.id),
     h('h3', null, 'This conversation'),
     h('dl', { className: 'kv' },
       h('dt', null, 'Started'), h('dd', null, dateTime(c.session.created_at)),

@@ -5,6 +5,9 @@
 // and retries unacknowledged sends with the same client_msg_id.
 // Message text is only ever inserted as text.
 
+import { noticeText, isWarning } from './notices.js';
+import { initEmail } from './email.js';
+
 const $ = (id) => document.getElementById(id);
 const ui = {
   title: $('title'), subtitle: $('subtitle'), banner: $('banner'),
@@ -46,6 +49,8 @@ const S = {
   typingFrom: new Map(), // agent name -> timer
   past: null, // {id, first, more}
 };
+
+const email = initEmail({ send, session: () => S.session });
 
 // ---- talking to the parent page ----
 
@@ -196,6 +201,7 @@ document.addEventListener('visibilitychange', () => {
 // ---- frames from the server ----
 
 function onFrame(f) {
+  if (email.onFrame(f)) return;
   switch (f.type) {
     case 'welcome': return onWelcome(f);
     case 'session': return onSession(f);
@@ -315,6 +321,7 @@ function onSent(f) {
 }
 
 function onError(f) {
+  if (email.onError(f)) return;
   const re = f.re || '';
   if (re === 'hello') {
     S.helloError = f.code === 'unauthorized' && !S.token ? '' : f.message;
@@ -428,8 +435,13 @@ function eventItem(ev) {
     li.append(bubble, el('div', 'meta', timeOf(ev.at)));
     return li;
   }
-  li.className = 'sys';
+  li.className = isWarning(ev) ? 'sys warn' : 'sys';
   const name = from.name || 'An agent';
+  const notice = noticeText(ev, name);
+  if (notice) {
+    li.textContent = notice;
+    return li;
+  }
   const text = {
     queued: 'Waiting for an agent…',
     agent_joined: name + ' joined the chat',
@@ -681,15 +693,16 @@ function render() {
     ui.queuePos.textContent = s.position === 1 ? 'You are next in line.'
       : s.position ? 'You are number ' + s.position + ' in line.' : 'Waiting for an agent…';
     // With nobody available the server sends no estimate: say so plainly.
-    ui.queueWait.textContent = s.agents_available === 0 || s.ewt_s == null
-      ? 'No one from the team is online right now; we will answer here as soon as someone is back.'
-      : 'Estimated wait: ' + wait(s.ewt_s) + '.';
+    ui.queueWait.textContent = s.agents_available === 0
+      ? 'No agent is online right now; we will answer here as soon as someone is back.'
+      : s.ewt_s == null ? '' : 'Estimated wait: ' + wait(s.ewt_s) + '.';
   }
   ui.endedCard.hidden = state !== 'ended';
   ui.endBtn.hidden = !(state === 'queued' || state === 'active') || !ui.pastView.hidden;
   ui.msg.disabled = !!S.stopped;
   ui.sendBtn.disabled = !!S.stopped;
   ui.msg.placeholder = state === 'ended' ? 'Write to start a new chat…' : 'Write a message…';
+  email.render(s);
 }
 
 function wait(sec) {
