@@ -217,3 +217,20 @@ func TestAgentsAvailablePerQueue(t *testing.T) {
 	assert.Equal(t, 0, n)
 	assert.Equal(t, []string{"d1", "s1"}, m.QueueOrder(), "equal arrivals go in queue name order")
 }
+
+// TestExclusionAcrossQueues: an agent excluded from the head of one of
+// its queues takes the longest-waiting session it may take among all its
+// queues; the excluded one keeps its place.
+func TestExclusionAcrossQueues(t *testing.T) {
+	m := NewMachine()
+	m.AddQueue("sales")
+	enqueueIn(m, "sales", "s1", t0)
+	enqueueIn(m, parley.DefaultQueue, "d1", t0.Add(time.Second))
+	enqueueIn(m, "sales", "s2", t0.Add(2*time.Second))
+	m.Exclude("s1", "amy")
+	online(m, "amy", 1)
+	require.Equal(t, []string{"amy:d1"}, assigns(m.Route(t0.Add(time.Minute))))
+	assert.Equal(t, []string{"s1", "s2"}, m.QueueOrder())
+	pos, _ := m.Position("s1")
+	assert.Equal(t, 1, pos, "it keeps its place")
+}
