@@ -85,6 +85,13 @@ func (a *Admin) ExplainSession(ctx context.Context, args ExplainArgs) (Explanati
 		return x, nil
 	}
 	x.Why = explainRouting(x)
+	if x.Routing != nil && rec.Open() && !rec.HasAgent(x.Routing.AgentID) && len(rec.Agents) > 0 {
+		names := make([]string, len(rec.Agents))
+		for i, ag := range rec.Agents {
+			names[i] = ag.Name
+		}
+		x.Why += fmt.Sprintf(" It is now with %s (a transfer or a join, not routing).", strings.Join(names, ", "))
+	}
 	return x, nil
 }
 
