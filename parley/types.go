@@ -197,6 +197,8 @@ type Event struct {
 	Whisper     bool        `json:"whisper"`
 	Reason      string      `json:"reason,omitempty"`
 	ClientMsgID string      `json:"client_msg_id,omitempty"`
+	// File is the file a KindFile event shares.
+	File *File `json:"file,omitempty"`
 }
 
 // Agent is a support agent's account.

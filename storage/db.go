@@ -79,6 +79,9 @@ type DB struct {
 
 	commits atomic.Uint64
 	opCount atomic.Uint64
+
+	blobs     *Blobs // see Blobs (blobs.go)
+	blobsOnce sync.Once
 }
 
 // Open opens the database file at path, creating it with mode 0600 together
