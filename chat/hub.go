@@ -38,6 +38,14 @@ type Config struct {
 	// MaxMessageChars bounds the text of one message, in characters;
 	// default 4,096 (DefaultMaxMessageChars).
 	MaxMessageChars int
+	// MaxFileSize bounds one uploaded file, in bytes; default
+	// DefaultMaxFileSize (10 MiB). CustomerFileQuota bounds the bytes of
+	// the stored files one customer uploaded; default
+	// DefaultCustomerFileQuota, negative for none. FileTypes is the
+	// allow-list of sniffed content types; default DefaultFileTypes.
+	MaxFileSize       int64
+	CustomerFileQuota int64
+	FileTypes         []string
 }
 
 // DefaultMaxMessageChars is the default Config.MaxMessageChars.
@@ -90,6 +98,7 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	if cfg.SignalInterval <= 0 {
 		cfg.SignalInterval = DefaultSignalInterval
 	}
+	cfg = withFileDefaults(cfg)
 	h := &Hub{
 		db:         db,
 		now:        cfg.Now,

@@ -52,6 +52,7 @@ type command struct {
 	// (abandoned sessions), answering errNotQueued otherwise.
 	ifQueued bool
 	event    parley.Event // cmdStart: the queued event
+	upload   *fileUpload  // cmdFile (files.go)
 	// done, if set, gets the command's outcome exactly once (it must have
 	// room for one value): nil or the error, or unavailable after
 	// answerTimeout.
@@ -170,6 +171,9 @@ func (s *session) fail(c command, err error) {
 	if c.done != nil {
 		answer(c.done, err)
 	}
+	if c.upload != nil {
+		answer(c.upload.done, err)
+	}
 	if c.conn != nil {
 		c.conn.Send(encode(parley.NewErrorFrame(c.req, err)))
 	}
@@ -252,6 +256,8 @@ func (s *session) handle(c command) {
 		s.announce(c)
 	case cmdSignalFlush:
 		s.flushSignal(c)
+	case cmdFile:
+		s.storeFile(c)
 	}
 }
 

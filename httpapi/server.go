@@ -79,6 +79,8 @@ type Config struct {
 	// PublicURL is the scheme://host[:port] browsers reach this server at,
 	// used in the snippet of the landing page; default: the request's Host.
 	PublicURL string
+	// Files configures the file endpoints (files.go).
+	Files FileConfig
 	// Now is the clock for tokens; default time.Now.
 	Now func() time.Time
 	// Logger receives logs; default discards them.
@@ -102,6 +104,7 @@ type Server struct {
 	mux      *http.ServeMux
 	logins   *loginLimiter
 	visitors *keyedLimiter // new visitors per client address
+	uploads  *keyedLimiter // uploads per customer or agent (files.go)
 
 	handoff handoff // see drain.go
 	limits  connLimits
@@ -180,6 +183,7 @@ func (s *Server) routes() {
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.HandleFunc("POST /v1/demo/token", s.handleDemoToken)
+	s.fileRoutes()
 	ui, err := newWebUI(&s.cfg)
 	if err != nil {
 		s.log.Error("the web UI is unavailable", "err", err)
