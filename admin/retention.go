@@ -98,8 +98,23 @@ func (r retention) purge(ctx context.Context, cutoff time.Time, dryRun bool, act
 	return res, nil
 }
 
-// deleteSession removes one ended session in bounded transactions.
+// deleteSession removes one ended session in bounded transactions, then
+// the blobs of its files that no other file uses.
 func (r retention) deleteSession(ctx context.Context, id string) error {
+	var hashes []string
+	if err := r.db.View(func(tx *storage.Tx) (err error) { hashes, err = tx.SessionFileHashes(id); return }); err != nil {
+		return err
+	}
+	if err := r.deleteRecords(ctx, id); err != nil {
+		return err
+	}
+	_, err := r.db.CollectBlobs(hashes)
+	return err
+}
+
+// deleteRecords removes one ended session's records in bounded
+// transactions.
+func (r retention) deleteRecords(ctx context.Context, id string) error {
 	for {
 		var done bool
 		err := r.db.Update(ctx, func(tx *storage.Tx) (err error) {

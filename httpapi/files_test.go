@@ -13,10 +13,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/chat"
 )
 
@@ -221,4 +223,65 @@ func atoi(t *testing.T, s string) int {
 		n = n*10 + int(r-'0')
 	}
 	return n
+}
+
+// blobCount counts the blobs on disk.
+func blobCount(t *testing.T, h *harness) int {
+	t.Helper()
+	n := 0
+	require.NoError(t, filepath.WalkDir(h.db.Blobs().Dir(), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.Contains(p, string(filepath.Separator)+"temp"+string(filepath.Separator)) {
+			n++
+		}
+		return err
+	}))
+	return n
+}
+
+// TestFilesEraseAndPurge shares the same bytes in two customers' sessions:
+// erasing the first customer keeps the blob the second still uses;
+// purging the second's ended session removes it. check stays clean.
+func TestFilesEraseAndPurge(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	same := []byte("the same bytes in two sessions\n")
+	sid1, tok1, _, c1, _ := fileSession(t, h, "u-erase-1")
+	code, _ := h.upload("/v1/customer/sessions/"+sid1+"/files", tok1, "a.txt", same)
+	require.Equal(t, http.StatusCreated, code)
+	c1.expectEvent("file")
+	tok2 := h.customerToken("u-erase-2")
+	c2 := h.dial("/v1/customer/ws", nil)
+	c2.send(frame{"type": "hello", "token": tok2})
+	c2.expect("welcome")
+	c2.send(frame{"type": "start", "req": "s"})
+	sid2 := c2.expectRe("s").obj("session").str("id")
+	code, f2 := h.upload("/v1/customer/sessions/"+sid2+"/files", tok2, "b.txt", same)
+	require.Equal(t, http.StatusCreated, code)
+	code, _ = h.upload("/v1/customer/sessions/"+sid2+"/files", tok2, "c.txt", []byte("only in two\n"))
+	require.Equal(t, http.StatusCreated, code)
+	require.Equal(t, 2, blobCount(t, h))
+
+	res, err := h.admin.Erase(ctx, admin.EraseArgs{CustomerID: "u-erase-1"})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Sessions)
+	require.Equal(t, 2, blobCount(t, h), "the shared blob stays for session 2")
+	code, body, _ := h.get("/v1/customer/sessions/"+sid2+"/files/"+f2.str("id"), tok2)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, same, body)
+	rep, err := h.db.Check()
+	require.NoError(t, err)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, 2, rep.Files)
+
+	c2.send(frame{"type": "end", "req": "e"})
+	c2.expectEvent("ended")
+	h.clock.advance(48 * time.Hour)
+	pres, err := h.admin.Purge(ctx, admin.PurgeArgs{OlderThan: "1d"})
+	require.NoError(t, err)
+	require.Equal(t, 1, pres.Sessions)
+	require.Equal(t, 0, blobCount(t, h))
+	rep, err = h.db.Check()
+	require.NoError(t, err)
+	require.Empty(t, rep.Problems)
+	require.Zero(t, rep.Files)
 }
