@@ -44,6 +44,7 @@ type serveOptions struct {
 	anonymousPerMinute int
 	metricsListen      string
 	limits             limitOptions
+	files              fileOptions // cli/files.go
 }
 
 func newCmdServe(g *globalOptions) *cobra.Command {
@@ -80,6 +81,7 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.anonymousPerMinute, "anonymous-per-minute", 5, "new anonymous visitors allowed per client address per minute (0: no limit)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on; off when empty")
 	o.limits.addFlags(f)
+	o.files.addFlags(f)
 	return cmd
 }
 
@@ -152,14 +154,14 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		defer mln.Close()
 	}
 
-	hub, err := chat.Open(db, o.limits.chat(chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter}))
+	hub, err := chat.Open(db, o.files.chat(o.limits.chat(chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter})))
 	if err != nil {
 		return err
 	}
 	defer hub.Close()
 	adm := admin.New(db, admin.HubLive(hub))
 	demo := o.demo || isLoopback(ln.Addr())
-	api := httpapi.New(hub, o.limits.http(httpapi.Config{
+	api := httpapi.New(hub, o.files.http(o.limits.http(httpapi.Config{
 		CustomerSecret: secret,
 		AgentSecret:    db.AgentSecret(),
 		AllowAnonymous: o.allowAnonymous,
@@ -173,7 +175,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		TrustedProxies: trusted,
 
 		AnonymousPerMinute: int(offIfZero(time.Duration(o.anonymousPerMinute))),
-	}))
+	})))
 	if mln != nil {
 		msrv := &http.Server{Handler: api.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
 		go func() { _ = msrv.Serve(mln) }()
