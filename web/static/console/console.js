@@ -5,6 +5,7 @@ import { AgentConn } from './conn.js';
 import { enableNotify, disableNotify, notifyEnabled, notifySupported, alertNewChat } from './notify.js';
 import { initLogin, showLogin } from './login.js';
 import * as view from './view.js';
+import { initFiles } from './files.js';
 
 const tokenKey = 'parley.console.token';
 const profilesKey = 'parley.console.profiles';
@@ -661,6 +662,10 @@ function wire() {
   window.addEventListener('focus', attend);
   document.addEventListener('visibilitychange', attend);
   view.bind({ select, acceptNext, retryPending, discardPending });
+  initFiles({
+    token: () => S.token, currentSession: () => S.current, onError: view.toast,
+    uploadSession: () => { const c = S.chats.get(S.current); return c && !c.closed ? c.id : null; },
+  });
   setInterval(() => { if (!$('app').hidden) view.renderQueueClock(S); }, 1000);
 }
 

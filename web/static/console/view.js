@@ -3,6 +3,7 @@
 
 import { h, clear, replace, linkify, clock, dateTime, duration } from './dom.js';
 import { notifyEnabled, notifySupported } from './notify.js';
+import { fileEl } from './files.js';
 
 const $ = (id) => document.getElementById(id);
 let act = {};
@@ -272,13 +273,14 @@ function systemText(S, e) {
 }
 
 function eventEl(S, e) {
-  if (e.kind !== 'message') {
+  if (e.kind !== 'message' && e.kind !== 'file') {
     return h('li', { className: 'sys', 'data-seq': e.seq },
       h('span', null, systemText(S, e)), h('time', { datetime: e.at }, clock(e.at)));
   }
   const me = isMe(S, e.from);
   const role = e.from?.role === 'customer' ? 'customer' : me ? 'me' : 'agent';
   const name = me ? 'You' : e.from?.name || (role === 'customer' ? 'Customer' : 'Agent');
+  if (e.kind === 'file') return fileEl(e, { sessionID: current(S)?.id, token: S.token, role, name, onError: toast });
   return h('li', { className: `msg ${role}${e.whisper ? ' whisper' : ''}`, 'data-seq': e.seq,
     'data-from': `${e.from?.role}:${e.from?.id || ''}:${e.whisper ? 'w' : ''}`, 'data-at': Date.parse(e.at) || 0 },
     h('div', { className: 'meta' },
