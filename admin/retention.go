@@ -222,4 +222,11 @@ func (j *Janitor) purgeExpired(ctx context.Context) {
 	if res.Sessions > 0 {
 		j.log.Info("retention purge", "sessions", res.Sessions, "events", res.Events, "bytes", res.Bytes, "held", res.Held)
 	}
+	// Blobs left behind by a crash between deleting file records and
+	// their blobs go too.
+	if n, err := j.ret.db.CollectOrphanBlobs(); err != nil && ctx.Err() == nil {
+		j.log.Error("collect orphan blobs", "err", err)
+	} else if n > 0 {
+		j.log.Info("collected orphan blobs", "blobs", n)
+	}
 }

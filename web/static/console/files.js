@@ -154,7 +154,7 @@ export function initFiles(opts) {
       try { msg = JSON.parse(xhr.responseText).message || msg; } catch { /* not JSON */ }
       done(`${file.name} was not sent: ${msg}`);
     });
-    xhr.addEventListener('error', () => done(`${file.name} was not sent: the connection failed.`));
+    xhr.addEventListener('error', () => done(`${file.name} was not sent: the connection failed (is the file too large?).`));
     xhr.addEventListener('abort', () => done(''));
     const form = new FormData();
     form.append('file', file, file.name);

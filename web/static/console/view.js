@@ -31,14 +31,14 @@ function isMe(S, from) {
 function unread(c) {
   let n = 0;
   for (const e of c.events.values()) {
-    if (e.seq > c.seen && e.kind === 'message' && e.from?.role === 'customer') n++;
+    if (e.seq > c.seen && (e.kind === 'message' || e.kind === 'file') && e.from?.role === 'customer') n++;
   }
   return n;
 }
 
 function lastMessage(c) {
   let best = null;
-  for (const e of c.events.values()) if (e.kind === 'message' && (!best || e.seq > best.seq)) best = e;
+  for (const e of c.events.values()) if ((e.kind === 'message' || e.kind === 'file') && (!best || e.seq > best.seq)) best = e;
   return best;
 }
 
@@ -191,7 +191,7 @@ export function renderChats(S) {
   for (const c of order) {
     const n = unread(c);
     const last = lastMessage(c);
-    const preview = c.typing ? 'typing…' : last ? (last.whisper ? 'Whisper: ' : '') + last.text : 'Waiting for a first message';
+    const preview = c.typing ? 'typing…' : last ? (last.whisper ? 'Whisper: ' : '') + (last.file ? `File: ${last.file.name}` : last.text) : 'Waiting for a first message';
     const state = c.closed === 'ended' ? 'Ended' : c.closed === 'left' ? 'Left' : null;
     const btn = h('button', {
       type: 'button',

@@ -378,6 +378,9 @@ function addEvent(ev) {
       s.state = 'ended';
       toParent({ type: 'conversation', open: false });
       break;
+    case 'file': // files.js; read receipts and unread counts cover them
+      if (from.role === 'agent') S.lastAgentSeq = Math.max(S.lastAgentSeq, ev.seq);
+      break;
     case 'message':
       if (from.role === 'customer' && ev.client_msg_id) {
         const p = S.pending.find((x) => x.cmid === ev.client_msg_id);
