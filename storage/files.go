@@ -257,16 +257,6 @@ func (tx *Tx) deleteSessionFiles(sid ulid.ULID, limit int) (int, error) {
 	return len(keys), nil
 }
 
-// sessionHasFiles reports whether any file record of the session is left.
-func (tx *Tx) sessionHasFiles(sid ulid.ULID) bool {
-	b := tx.optBucket(bucketSessionFiles)
-	if b == nil {
-		return false
-	}
-	k, _ := b.Cursor().Seek(sid[:])
-	return k != nil && bytes.HasPrefix(k, sid[:])
-}
-
 // fileBytes returns the bytes of a session's file records and index
 // entries (not their blobs) and the blobs' total size, for purge reports.
 func (tx *Tx) fileBytes(sid ulid.ULID) (meta, blobs int64) {

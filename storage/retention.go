@@ -114,9 +114,6 @@ func (tx *Tx) DeleteSessionPart(id string, maxKeys int) (done bool, err error) {
 			return false, nil
 		}
 	}
-	if tx.sessionHasFiles(sid) {
-		return false, nil
-	}
 	return true, tx.deleteRecord(r, sid)
 }
 
