@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"image"
 	"image/color"
 	"image/png"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,4 +286,38 @@ func TestFilesEraseAndPurge(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, rep.Problems)
 	require.Zero(t, rep.Files)
+}
+
+// TestFilesStorageFault: while commits fail, an upload is refused with
+// unavailable, and neither its record nor its blob is left behind; once
+// the disk is back, the same upload is stored and acknowledged.
+func TestFilesStorageFault(t *testing.T) {
+	var broken atomic.Bool
+	h := newFaultHarness(t, func() error {
+		if broken.Load() {
+			return errors.New("injected: disk full")
+		}
+		return nil
+	})
+	tok := h.customerToken("u-fault")
+	cust, _ := h.customer("u-fault")
+	cust.send(frame{"type": "start", "req": "s"})
+	sid := cust.expectRe("s").obj("session").str("id")
+	url := "/v1/customer/sessions/" + sid + "/files"
+
+	broken.Store(true)
+	code, f := h.upload(url, tok, "a.txt", []byte("while the disk is full\n"))
+	assert.Equal(t, http.StatusServiceUnavailable, code, "%v", f)
+	assert.Zero(t, blobCount(t, h), "the refused upload's blob is collected")
+
+	broken.Store(false)
+	code, f = h.upload(url, tok, "a.txt", []byte("while the disk is full\n"))
+	require.Equal(t, http.StatusCreated, code, "%v", f)
+	ev := cust.expectEvent("file")
+	assert.Equal(t, f.str("id"), ev.obj("file").str("id"))
+	assert.Equal(t, 1, blobCount(t, h))
+	rep, err := h.db.Check()
+	require.NoError(t, err)
+	assert.Empty(t, rep.Problems)
+	assert.Equal(t, 1, rep.Files)
 }
