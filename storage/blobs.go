@@ -34,6 +34,25 @@ const BlobHeadBytes = 3072
 type Blobs struct {
 	dir string
 	mu  sync.RWMutex
+	// rooted is set once the blob directory's own entry in its parent
+	// has been fsync'd by this process (see Install).
+	rootMu sync.Mutex
+	rooted bool
+}
+
+// syncRoot fsyncs the blob directory's parent once per process, so that
+// a blob directory created by this process survives a crash.
+func (b *Blobs) syncRoot() error {
+	b.rootMu.Lock()
+	defer b.rootMu.Unlock()
+	if b.rooted {
+		return nil
+	}
+	if err := syncDir(filepath.Dir(b.dir)); err != nil {
+		return err
+	}
+	b.rooted = true
+	return nil
 }
 
 // BlobDir returns the blob directory of the database file at dbPath: the
@@ -160,6 +179,11 @@ func (p *PendingBlob) Install() (release func(), err error) {
 	dst, err := b.path(p.Hash)
 	if err != nil {
 		return nil, err
+	}
+	// The blob directory may have just been created (Write): make its
+	// entry in the data directory durable too, once per process.
+	if err := b.syncRoot(); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
 	}
 	shard := filepath.Dir(dst)
 	if _, serr := os.Stat(shard); errors.Is(serr, fs.ErrNotExist) {
