@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/parley-chat/parley/parley"
 )
@@ -241,8 +242,26 @@ func (db *DB) CollectBlobs(hashes []string) (int, error) {
 	return removed, nil
 }
 
+// staleUpload is how old a temp file must be before CollectOrphanBlobs
+// takes it for the remains of an upload that never finished.
+const staleUpload = time.Hour
+
+// removeStaleTemps removes the temp files last written before cutoff.
+func removeStaleTemps(dir string, cutoff time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && !e.IsDir() && info.ModTime().Before(cutoff) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
 // CollectOrphanBlobs removes every blob no file record references (left
-// behind by a crash between deleting records and their blobs). Uploads in
+// behind by a crash between deleting records and their blobs), and temp
+// files of uploads untouched for an hour (a crash mid-upload). Uploads in
 // flight hold their blobs, so it is safe while the server runs.
 func (db *DB) CollectOrphanBlobs() (int, error) {
 	b := db.Blobs()
@@ -252,6 +271,7 @@ func (db *DB) CollectOrphanBlobs() (int, error) {
 	} else if err != nil {
 		return 0, fmt.Errorf("storage: read blob directory: %w", err)
 	}
+	removeStaleTemps(filepath.Join(b.dir, "temp"), db.now().Add(-staleUpload))
 	var hashes []string
 	for _, s := range shards {
 		if !s.IsDir() || len(s.Name()) != 2 {

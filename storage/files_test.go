@@ -159,3 +159,21 @@ func TestBackupCopiesBlobsAndChecksClean(t *testing.T) {
 	require.True(t, blobExists(db, f.Hash))
 	require.False(t, blobExists(db, p.Hash))
 }
+
+func TestCollectOrphanBlobsRemovesStaleTemps(t *testing.T) {
+	c := newClock()
+	db := openTest(t, Options{Now: c.Now})
+	tmp := filepath.Join(db.Blobs().Dir(), "temp")
+	require.NoError(t, os.MkdirAll(tmp, 0o700))
+	stale, fresh := filepath.Join(tmp, "upload-stale"), filepath.Join(tmp, "upload-fresh")
+	require.NoError(t, os.WriteFile(stale, []byte("x"), 0o600))
+	require.NoError(t, os.WriteFile(fresh, []byte("y"), 0o600))
+	require.NoError(t, os.Chtimes(stale, c.Now().Add(-2*time.Hour), c.Now().Add(-2*time.Hour)))
+	require.NoError(t, os.Chtimes(fresh, c.Now().Add(-time.Minute), c.Now().Add(-time.Minute)))
+	_, err := db.CollectOrphanBlobs()
+	require.NoError(t, err)
+	_, err = os.Stat(stale)
+	require.True(t, os.IsNotExist(err), "the stale temp file is removed")
+	_, err = os.Stat(fresh)
+	require.NoError(t, err, "an upload in flight keeps its temp file")
+}
