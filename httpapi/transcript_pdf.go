@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -161,4 +162,17 @@ func (s *Server) servePDFTranscript(w http.ResponseWriter, r *http.Request, v ch
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	_, _ = buf.WriteTo(w)
+}
+
+// WriteTranscriptPDF writes a session as a PDF, like GET
+// .../transcript?format=pdf: the caller passes only the events the reader
+// may see (no whispers for customers).
+func WriteTranscriptPDF(w io.Writer, s parley.Session, events []parley.Event) error {
+	p := newPDFTranscript()
+	p.head(s)
+	for _, ev := range events {
+		p.event(ev)
+	}
+	p.tail()
+	return p.pdf.Output(w)
 }

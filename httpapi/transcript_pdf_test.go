@@ -118,3 +118,15 @@ func TestTranscriptPDFPages(t *testing.T) {
 		assert.Equal(t, strconv.Itoa(i+1)+"/"+strconv.Itoa(len(pages)), p, "page numbers run 1..N of N in order")
 	}
 }
+
+// TestWriteTranscriptPDF renders without a server, for callers such as
+// e-mail, and keeps the text.
+func TestWriteTranscriptPDF(t *testing.T) {
+	var buf bytes.Buffer
+	s := parley.Session{ID: "01M8NPB0AEPGF8CEX2C28HW77T", State: parley.StateEnded, Customer: parley.CustomerRef{ID: "u-1", Name: "Ива"}}
+	evs := []parley.Event{{Seq: 1, Kind: parley.KindMessage, From: parley.Participant{Role: parley.RoleCustomer, Name: "Ива"}, Text: "Γειά σου"}}
+	require.NoError(t, httpapi.WriteTranscriptPDF(&buf, s, evs))
+	text := strings.Join(strings.Fields(pdfText(t, buf.Bytes())), " ")
+	assert.Contains(t, text, "Ива: Γειά σου")
+	assert.Contains(t, text, "Page 1 of 1")
+}
