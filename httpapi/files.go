@@ -60,12 +60,15 @@ func (s *Server) fileRoutes() {
 // tokens only; the customer routes take customer tokens and, like the
 // session's history, agent tokens for reading.
 func (s *Server) fileViewer(r *http.Request, role string, upload bool) (chat.Viewer, error) {
-	v, err := s.viewer(r, role == "agent" || !upload)
+	v, err := s.viewer(r, true)
 	if err != nil {
 		return v, err
 	}
 	if role == "agent" && v.AgentID == "" {
 		return v, parley.Errorf(parley.EForbidden, "This endpoint is for agents; customers use /v1/customer/sessions/….")
+	}
+	if upload && role == "customer" && v.AgentID != "" {
+		return v, parley.Errorf(parley.EForbidden, "Agents upload with POST /v1/agent/sessions/{id}/files.")
 	}
 	return v, nil
 }

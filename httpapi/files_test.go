@@ -139,6 +139,9 @@ func TestFilesBothWays(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, code)
 	code, _ = h.upload("/v1/agent/sessions/"+sid+"/files", ctok, "x.txt", []byte("x"))
 	assert.Equal(t, http.StatusForbidden, code)
+	code, f = h.upload("/v1/customer/sessions/"+sid+"/files", atok, "x.txt", []byte("x"))
+	assert.Equal(t, http.StatusForbidden, code)
+	assert.Contains(t, f.str("message"), "/v1/agent/sessions/")
 
 	// History and transcripts list the files.
 	code, body, _ = h.get("/v1/customer/sessions/"+sid+"/events", ctok)
