@@ -112,8 +112,23 @@ func (r retention) purge(ctx context.Context, cutoff time.Time, dryRun bool, act
 	return res, nil
 }
 
-// deleteSession removes one ended session in bounded transactions.
+// deleteSession removes one ended session in bounded transactions, then
+// the blobs of its files that no other file uses.
 func (r retention) deleteSession(ctx context.Context, id string) error {
+	var hashes []string
+	if err := r.db.View(func(tx *storage.Tx) (err error) { hashes, err = tx.SessionFileHashes(id); return }); err != nil {
+		return err
+	}
+	if err := r.deleteRecords(ctx, id); err != nil {
+		return err
+	}
+	_, err := r.db.CollectBlobs(hashes)
+	return err
+}
+
+// deleteRecords removes one ended session's records in bounded
+// transactions.
+func (r retention) deleteRecords(ctx context.Context, id string) error {
 	for {
 		var done bool
 		err := r.db.Update(ctx, func(tx *storage.Tx) (err error) {
@@ -249,5 +264,12 @@ func (j *Janitor) purgeExpired(ctx context.Context) {
 	}
 	if res.Sessions > 0 {
 		j.log.Info("retention purge", "sessions", res.Sessions, "events", res.Events, "bytes", res.Bytes, "held", res.Held)
+	}
+	// Blobs left behind by a crash between deleting file records and
+	// their blobs go too.
+	if n, err := j.ret.db.CollectOrphanBlobs(); err != nil && ctx.Err() == nil {
+		j.log.Error("collect orphan blobs", "err", err)
+	} else if n > 0 {
+		j.log.Info("collected orphan blobs", "blobs", n)
 	}
 }

@@ -55,6 +55,14 @@ type Config struct {
 	// Notify delivers webhooks and mails and fetches customer context
 	// (chat/notify.go); nil turns them off.
 	Notify *notify.Service
+	// MaxFileSize bounds one uploaded file, in bytes; default
+	// DefaultMaxFileSize (10 MiB). CustomerFileQuota bounds the bytes of
+	// the stored files one customer uploaded; default
+	// DefaultCustomerFileQuota, negative for none. FileTypes is the
+	// allow-list of sniffed content types; default DefaultFileTypes.
+	MaxFileSize       int64
+	CustomerFileQuota int64
+	FileTypes         []string
 }
 
 // DefaultMaxMessageChars is the default Config.MaxMessageChars.
@@ -110,6 +118,7 @@ func Open(db *storage.DB, cfg Config) (*Hub, error) {
 	if cfg.SignalInterval <= 0 {
 		cfg.SignalInterval = DefaultSignalInterval
 	}
+	cfg = withFileDefaults(cfg)
 	h := &Hub{
 		db:         db,
 		now:        cfg.Now,

@@ -56,6 +56,7 @@ type command struct {
 	// target is the agent a cmdTimer concerns, or the agent a
 	// cmdTransfer hands the session to ("" for the queue).
 	target string
+	upload *fileUpload // cmdFile (files.go)
 	// done, if set, gets the command's outcome exactly once (it must have
 	// room for one value): nil or the error, or unavailable after
 	// answerTimeout.
@@ -179,6 +180,9 @@ func (s *session) fail(c command, err error) {
 	if c.done != nil {
 		answer(c.done, err)
 	}
+	if c.upload != nil {
+		answer(c.upload.done, err)
+	}
 	if c.conn != nil {
 		c.conn.Send(encode(parley.NewErrorFrame(c.req, err)))
 	}
@@ -267,6 +271,8 @@ func (s *session) handle(c command) {
 		s.transfer(c)
 	case cmdSetEmail, cmdEmailTranscript:
 		s.handleNotify(c)
+	case cmdFile:
+		s.storeFile(c)
 	}
 }
 

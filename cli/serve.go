@@ -49,6 +49,7 @@ type serveOptions struct {
 	tlsCert, tlsKey string
 	logFormat       string
 	notify          notifyOptions
+	files           fileOptions // cli/files.go
 }
 
 func newCmdServe(g *globalOptions) *cobra.Command {
@@ -89,6 +90,7 @@ func newCmdServe(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus /metrics on; off when empty")
 	o.limits.addFlags(f)
 	o.notify.addFlags(f)
+	o.files.addFlags(f)
 	return cmd
 }
 
@@ -191,14 +193,14 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		return err
 	}
 	defer ntf.Close()
-	hub, err := chat.Open(db, o.limits.chat(chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter, Notify: ntf}))
+	hub, err := chat.Open(db, o.files.chat(o.limits.chat(chat.Config{Logger: log, CustomerWindow: o.customerWindow, AbandonAfter: o.abandonAfter, Notify: ntf})))
 	if err != nil {
 		return err
 	}
 	defer hub.Close()
 	adm := admin.New(db, admin.HubLive(hub))
 	demo := o.demo || isLoopback(ln.Addr())
-	api := httpapi.New(hub, o.limits.http(httpapi.Config{
+	api := httpapi.New(hub, o.files.http(o.limits.http(httpapi.Config{
 		CustomerSecret: secret,
 		AgentSecret:    db.AgentSecret(),
 		AllowAnonymous: o.allowAnonymous,
@@ -212,7 +214,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		TrustedProxies: trusted,
 
 		AnonymousPerMinute: int(offIfZero(time.Duration(o.anonymousPerMinute))),
-	}))
+	})))
 	if mln != nil {
 		msrv := &http.Server{Handler: api.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
 		go func() { _ = msrv.Serve(mln) }()

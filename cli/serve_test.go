@@ -174,7 +174,9 @@ func (s *server) url(path string) string { return "http://" + s.addr + path }
 func login(t *testing.T, addr, email, password string) (int, string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
-	client := &http.Client{Timeout: waitTime}
+	// bcrypt at the default cost under -race on a loaded 2-core machine
+	// can take seconds per comparison; the timeout only bounds a hang.
+	client := &http.Client{Timeout: 6 * waitTime}
 	resp, err := client.Post("http://"+addr+"/v1/agent/login", "application/json", bytes.NewReader(body))
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -227,6 +227,10 @@ func newCmdCheck(g *globalOptions) *cobra.Command {
 					countNoun(rep.Sessions, "session", "sessions"), countNoun(rep.Events, "event", "events"),
 					countNoun(rep.Agents, "agent", "agents"), countNoun(rep.Holds, "hold", "holds"),
 					countNoun(rep.AuditEntries, "audit entry", "audit entries"))
+				if rep.Files > 0 {
+					fmt.Fprintf(g.streams.Out, "Read %s of %s and verified their SHA-256.\n",
+						countNoun(rep.Blobs, "blob", "blobs"), countNoun(rep.Files, "file", "files"))
+				}
 				for _, p := range rep.Problems {
 					fmt.Fprintln(g.streams.Out, "PROBLEM:", p)
 				}

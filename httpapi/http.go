@@ -154,9 +154,13 @@ func (s *Server) handleTranscript(w http.ResponseWriter, r *http.Request) {
 	if format == "" {
 		format = "txt"
 	}
+	if format == "pdf" {
+		s.servePDFTranscript(w, r, v) // transcript_pdf.go
+		return
+	}
 	f, ok := transcriptFormats[format]
 	if !ok {
-		writeError(w, parley.Errorf(parley.EBadRequest, "format must be txt, json or html."))
+		writeError(w, parley.Errorf(parley.EBadRequest, "format must be txt, json, html or pdf."))
 		return
 	}
 	// The transcript streams from one read transaction: whatever its

@@ -313,12 +313,12 @@ func TestSecurityHTTPBadParams(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, code, q)
 		secErrorBody(t, body, "bad_request")
 	}
-	for _, f := range []string{"pdf", "TXT", "html%00", "../etc/passwd"} {
+	for _, f := range []string{"xls", "PDF", "TXT", "html%00", "../etc/passwd"} {
 		code, body := secGet(t, h, base+"/transcript?format="+f, tok)
 		assert.Equal(t, http.StatusBadRequest, code, f)
 		secErrorBody(t, body, "bad_request")
 	}
-	for _, f := range []string{"txt", "json", "html"} {
+	for _, f := range []string{"txt", "json", "html", "pdf"} {
 		code, _ := secGet(t, h, base+"/transcript?format="+f, tok)
 		assert.Equal(t, http.StatusOK, code, f)
 	}

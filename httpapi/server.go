@@ -79,6 +79,8 @@ type Config struct {
 	// PublicURL is the scheme://host[:port] browsers reach this server at,
 	// used in the snippet of the landing page; default: the request's Host.
 	PublicURL string
+	// Files configures the file endpoints (files.go).
+	Files FileConfig
 	// Now is the clock for tokens; default time.Now.
 	Now func() time.Time
 	// Logger receives logs; default discards them.
@@ -104,6 +106,7 @@ type Server struct {
 	reqIDs   *requestIDs
 	hits     limitHits     // limits hit, for metrics
 	visitors *keyedLimiter // new visitors per client address
+	uploads  *keyedLimiter // uploads per customer or agent (files.go)
 
 	handoff handoff // see drain.go
 	limits  connLimits
@@ -184,6 +187,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.HandleFunc("POST /v1/demo/token", s.handleDemoToken)
 	s.mux.HandleFunc("POST /v1/connector/messages", s.handleConnectorMessage)
+	s.fileRoutes()
 	ui, err := newWebUI(&s.cfg)
 	if err != nil {
 		s.log.Error("the web UI is unavailable", "err", err)

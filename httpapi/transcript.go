@@ -136,6 +136,10 @@ func describe(ev parley.Event) string {
 		return who(ev.From) + " left"
 	case parley.KindEnded:
 		return fmt.Sprintf("ended by %s (%s)", who(ev.From), ev.Reason)
+	case parley.KindFile:
+		if ev.File != nil {
+			return fmt.Sprintf("%s shared a file: %s (%s, %s)", who(ev.From), ev.File.Name, fileSize(ev.File.Size), ev.File.ContentType)
+		}
 	}
 	return ev.Kind
 }

@@ -22,7 +22,7 @@ import (
 
 // cspBase is the Content-Security-Policy of every page Parley serves; each
 // page adds its frame-ancestors (and the demo page the widget's origin).
-const cspBase = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+const cspBase = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
 
 // DemoTokenTTL is how long a demo customer token lasts.

@@ -215,6 +215,8 @@ type Event struct {
 	// EndsAt comes with inactivity_warning: when the session ends unless
 	// the customer writes.
 	EndsAt Time `json:"ends_at,omitzero"`
+	// File is the file a KindFile event shares.
+	File *File `json:"file,omitempty"`
 }
 
 // Agent is a support agent's account.

@@ -32,10 +32,12 @@ func (db *DB) Size() (int64, error) {
 // BackupTo writes a consistent copy of the live database to path and
 // returns its size. Writers keep running meanwhile: the copy is the
 // snapshot of one read transaction, written to path+".tmp", fsync'd and
-// renamed to path with mode 0600. It fails with parley.EConflict if path
-// exists or is the database's own file. A long backup holds its read
-// transaction open, so a writer that needs to grow the memory map beyond
-// Options.InitialMmapSize waits for it.
+// renamed to path with mode 0600. The blobs of the files the snapshot
+// references are copied to BlobDir(path) (path + ".files"), so restoring
+// is copying both back (README, "Backups"). It fails with parley.EConflict
+// if path or its blob directory exists, or path is the database's own
+// file. A long backup holds its read transaction open, so a writer that
+// needs to grow the memory map beyond Options.InitialMmapSize waits for it.
 func (db *DB) BackupTo(path string) (int64, error) {
 	tmp := path + ".tmp"
 	for _, p := range []string{path, tmp} {
@@ -51,6 +53,14 @@ func (db *DB) BackupTo(path string) (int64, error) {
 	if err := mustNotExist(path); err != nil {
 		return 0, fmt.Errorf("storage: backup to %s: %w", path, err)
 	}
+	if err := mustNotExist(BlobDir(path)); err != nil {
+		return 0, fmt.Errorf("storage: backup to %s: %w", path, err)
+	}
+	blobsTmp := BlobDir(path) + ".tmp"
+	if err := os.RemoveAll(blobsTmp); err != nil {
+		return 0, fmt.Errorf("storage: backup: %w", err)
+	}
+	defer func() { _ = os.RemoveAll(blobsTmp) }()
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("storage: backup: %w", err)
@@ -66,10 +76,15 @@ func (db *DB) BackupTo(path string) (int64, error) {
 		return 0, fmt.Errorf("storage: backup: %w", err)
 	}
 	var n int64
+	blobs := db.Blobs()
+	blobs.mu.RLock() // no blob the snapshot references is collected meanwhile
 	err = db.View(func(tx *Tx) (err error) {
-		n, err = tx.tx.WriteTo(f)
-		return err
+		if n, err = tx.tx.WriteTo(f); err != nil {
+			return err
+		}
+		return tx.copyBlobs(blobs, blobsTmp)
 	})
+	blobs.mu.RUnlock()
 	if err != nil {
 		return 0, fmt.Errorf("storage: backup to %s: %w", path, err)
 	}
@@ -81,6 +96,11 @@ func (db *DB) BackupTo(path string) (int64, error) {
 	}
 	if err := mustNotExist(path); err != nil { // appeared while copying
 		return 0, fmt.Errorf("storage: backup to %s: %w", path, err)
+	}
+	// The blobs go into place first, so a backup file that exists always
+	// has its blobs beside it.
+	if err := os.Rename(blobsTmp, BlobDir(path)); err != nil {
+		return 0, fmt.Errorf("storage: backup: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return 0, fmt.Errorf("storage: backup: %w", err)

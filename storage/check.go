@@ -25,6 +25,10 @@ type CheckReport struct {
 	Agents       int `json:"agents"`
 	Holds        int `json:"holds"`
 	AuditEntries int `json:"audit_entries"`
+	// Files counts file records and Blobs the distinct blobs they use;
+	// every blob is read and its SHA-256 checked (files_check.go).
+	Files int `json:"files"`
+	Blobs int `json:"blobs"`
 	// Problems lists each inconsistency found as a sentence; empty means
 	// healthy.
 	Problems []string `json:"problems"`
@@ -71,10 +75,13 @@ func (db *DB) Check() (CheckReport, error) {
 		c.problem("bbolt: %v.", err)
 	}
 	_ = btx.Rollback()
+	blobs := db.Blobs()
+	blobs.mu.RLock() // no blob the snapshot references is collected meanwhile
+	defer blobs.mu.RUnlock()
 	err = db.View(func(tx *Tx) error {
 		for _, step := range []func(*checker) error{
 			tx.checkSessions, tx.checkIndexes, tx.checkEvents, tx.checkClientMsgIDs,
-			tx.checkAgents, tx.checkHoldsAndAudit,
+			tx.checkAgents, tx.checkHoldsAndAudit, func(c *checker) error { return tx.checkFiles(c, blobs) },
 		} {
 			if err := step(c); err != nil {
 				return err

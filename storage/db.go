@@ -80,6 +80,9 @@ type DB struct {
 	// made, if any (migrate.go).
 	migratedFrom    int
 	migrationBackup string
+
+	blobs     *Blobs // see Blobs (blobs.go)
+	blobsOnce sync.Once
 }
 
 // Open opens the database file at path, creating it with mode 0600 together

@@ -42,6 +42,8 @@ var (
 		bucketAgents, bucketAgentEmails, bucketHolds, bucketAudit,
 		bucketOutbox, bucketOutboxPending, bucketOutboxIdem, bucketOutboxSessions, bucketWebhooks,
 		bucketAPIKeys, bucketAPIKeyHashes,
+		bucketAgentStatus,                                                    // statuslog.go
+		bucketFiles, bucketSessionFiles, bucketBlobRefs, bucketCustomerFiles, // files.go
 	}
 )
 

@@ -37,7 +37,9 @@ func (tx *Tx) EndedBefore(t time.Time, limit int) ([]string, error) {
 }
 
 // DeleteSession removes an ended session with its events, its
-// client_msg_id entries and every index entry pointing at it, all at once.
+// client_msg_id entries, its file records and every index entry pointing
+// at it, all at once. The blobs of its files stay until DB.CollectBlobs is
+// called with the hashes (Tx.SessionFileHashes, read before).
 // It fails with parley.ENotFound if the session does not exist and with
 // parley.EConflict if it is still open. DeleteSessionPart is the bounded
 // form for huge sessions.
@@ -50,6 +52,9 @@ func (tx *Tx) DeleteSession(id string) error {
 		if err := tx.deletePrefix(name, sid[:]); err != nil {
 			return err
 		}
+	}
+	if _, err := tx.deleteSessionFiles(sid, 0); err != nil {
+		return err
 	}
 	return tx.deleteRecord(r, sid)
 }
@@ -72,7 +77,15 @@ func (tx *Tx) DeleteSessionPart(id string, maxKeys int) (done bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	left := maxKeys
+	// File records go first: they point at the session, not at events.
+	nf, err := tx.deleteSessionFiles(sid, maxKeys)
+	if err != nil {
+		return false, err
+	}
+	left := maxKeys - nf
+	if left == 0 {
+		return false, nil
+	}
 	for _, part := range []struct {
 		name     []byte
 		backward bool
@@ -201,6 +214,8 @@ func (tx *Tx) SessionSize(id string) (events int, size int64, err error) {
 	if cid := []byte(r.Customer.ID); bytes.Equal(openB.Get(cid), sid[:]) {
 		size += int64(len(cid) + idLen)
 	}
+	meta, _ := tx.fileBytes(sid)
+	size += meta
 	for _, name := range [][]byte{bucketEvents, bucketClientMsgIDs} {
 		b, err := tx.bucket(name)
 		if err != nil {

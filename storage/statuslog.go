@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/parley-chat/parley/parley"
 )
@@ -24,8 +23,6 @@ var bucketAgentStatus = []byte("agent_status")
 
 // The bucket is created by Open like every other one; registering it here
 // keeps keys.go untouched by this feature.
-func init() { allBuckets = append(allBuckets, bucketAgentStatus) }
-
 // statusKeyLen is the length of an agent_status key.
 const statusKeyLen = idLen + msLen + seqLen
 
@@ -73,10 +70,6 @@ func decodeStatus(k, v []byte) (StatusChange, error) {
 		Seq: binary.BigEndian.Uint64(k[idLen+msLen:]),
 	}, nil
 }
-
-// optBucket returns a bucket, or nil when the file predates it (a file
-// opened read-only is never given new buckets).
-func (tx *Tx) optBucket(name []byte) *bolt.Bucket { return tx.tx.Bucket(name) }
 
 // AppendStatus stores a status change. seq orders changes of the same
 // agent within one millisecond: a writer gives increasing numbers, above

@@ -73,3 +73,7 @@ func decode(data []byte, v any) error {
 	}
 	return nil
 }
+
+// optBucket returns a bucket, or nil when the file predates it (a file
+// opened read-only is never given new buckets).
+func (tx *Tx) optBucket(name []byte) *bolt.Bucket { return tx.tx.Bucket(name) }

@@ -7,6 +7,7 @@ import { initLogin, showLogin } from './login.js';
 import * as view from './view.js';
 import { initTransfer } from './transfer.js';
 import { setContext } from './context.js';
+import { initFiles } from './files.js';
 
 const tokenKey = 'parley.console.token';
 const profilesKey = 'parley.console.profiles';
@@ -672,6 +673,10 @@ function wire() {
   document.addEventListener('visibilitychange', attend);
   view.bind({ select, acceptNext, retryPending, discardPending });
   initTransfer(S, command, view.toast);
+  initFiles({
+    token: () => S.token, currentSession: () => S.current, onError: view.toast,
+    uploadSession: () => { const c = S.chats.get(S.current); return c && !c.closed ? c.id : null; },
+  });
   setInterval(() => { if (!$('app').hidden) view.renderQueueClock(S); }, 1000);
 }
 

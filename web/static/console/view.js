@@ -6,6 +6,7 @@ import { notifyEnabled, notifySupported } from './notify.js';
 import { eventText, isWarning } from './eventtext.js';
 import { renderTransfer } from './transfer.js';
 import { contextSection } from './context.js';
+import { fileEl } from './files.js';
 
 const $ = (id) => document.getElementById(id);
 let act = {};
@@ -33,14 +34,14 @@ function isMe(S, from) {
 function unread(c) {
   let n = 0;
   for (const e of c.events.values()) {
-    if (e.seq > c.seen && e.kind === 'message' && e.from?.role === 'customer') n++;
+    if (e.seq > c.seen && (e.kind === 'message' || e.kind === 'file') && e.from?.role === 'customer') n++;
   }
   return n;
 }
 
 function lastMessage(c) {
   let best = null;
-  for (const e of c.events.values()) if (e.kind === 'message' && (!best || e.seq > best.seq)) best = e;
+  for (const e of c.events.values()) if ((e.kind === 'message' || e.kind === 'file') && (!best || e.seq > best.seq)) best = e;
   return best;
 }
 
@@ -193,7 +194,7 @@ export function renderChats(S) {
   for (const c of order) {
     const n = unread(c);
     const last = lastMessage(c);
-    const preview = c.typing ? 'typing…' : last ? (last.whisper ? 'Whisper: ' : '') + last.text : 'Waiting for a first message';
+    const preview = c.typing ? 'typing…' : last ? (last.whisper ? 'Whisper: ' : '') + (last.file ? `File: ${last.file.name}` : last.text) : 'Waiting for a first message';
     const state = c.closed === 'ended' ? 'Ended' : c.closed === 'left' ? 'Left' : null;
     const btn = h('button', {
       type: 'button',
@@ -278,13 +279,14 @@ function systemText(S, e) {
 }
 
 function eventEl(S, e) {
-  if (e.kind !== 'message') {
+  if (e.kind !== 'message' && e.kind !== 'file') {
     return h('li', { className: isWarning(e) ? 'sys warn' : 'sys', 'data-seq': e.seq },
       h('span', null, systemText(S, e)), h('time', { datetime: e.at }, clock(e.at)));
   }
   const me = isMe(S, e.from);
   const role = e.from?.role === 'customer' ? 'customer' : me ? 'me' : 'agent';
   const name = me ? 'You' : e.from?.name || (role === 'customer' ? 'Customer' : 'Agent');
+  if (e.kind === 'file') return fileEl(e, { sessionID: current(S)?.id, token: S.token, role, name, onError: toast });
   return h('li', { className: `msg ${role}${e.whisper ? ' whisper' : ''}`, 'data-seq': e.seq,
     'data-from': `${e.from?.role}:${e.from?.id || ''}:${e.whisper ? 'w' : ''}`, 'data-at': Date.parse(e.at) || 0 },
     h('div', { className: 'meta' },

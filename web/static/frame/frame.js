@@ -7,6 +7,7 @@
 
 import { noticeText, isWarning } from './notices.js';
 import { initEmail } from './email.js';
+import { fileBody, initUploads } from './files.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -388,6 +389,9 @@ function addEvent(ev) {
       s.state = 'ended';
       toParent({ type: 'conversation', open: false });
       break;
+    case 'file': // files.js; read receipts and unread counts cover them
+      if (from.role === 'agent') S.lastAgentSeq = Math.max(S.lastAgentSeq, ev.seq);
+      break;
     case 'message':
       if (from.role === 'customer' && ev.client_msg_id) {
         const p = S.pending.find((x) => x.cmid === ev.client_msg_id);
@@ -423,9 +427,17 @@ function insertSorted(list, li, seq) {
   if (list === ui.log) scrollDown();
 }
 
-function eventItem(ev) {
+function eventItem(ev, sessionID) {
   const from = ev.from || {};
   const li = document.createElement('li');
+  if (ev.kind === 'file') { // files.js
+    const mine = from.role === 'customer';
+    li.className = 'msg file ' + (mine ? 'mine' : 'agent');
+    if (!mine) li.append(el('div', 'who', from.name || 'Support'));
+    const ctx = { sessionID: sessionID || (S.session && S.session.id), headers: authHeaders, onError: setBanner };
+    li.append(fileBody(ev, ctx), el('div', 'meta', timeOf(ev.at)));
+    return li;
+  }
   if (ev.kind === 'message') {
     const mine = from.role === 'customer';
     li.className = 'msg ' + (mine ? 'mine' : from.role === 'agent' ? 'agent' : 'system');
@@ -635,7 +647,7 @@ function loadPast(before) {
 function renderPastPage(f) {
   const events = f.events || [];
   for (const ev of events.slice().reverse()) {
-    const li = eventItem(ev);
+    const li = eventItem(ev, S.past.id);
     li.dataset.seq = String(ev.seq);
     ui.pastLog.prepend(li);
   }
@@ -762,6 +774,12 @@ ui.olderBtn.addEventListener('click', () => S.past && loadPast(S.past.first));
 ui.closeBtn.addEventListener('click', () => toParent({ type: 'close' }));
 document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape') toParent({ type: 'close' });
+});
+
+initUploads({
+  composer: ui.composer, dropZone: document.querySelector('.app'), headers: authHeaders,
+  sessionID: () => (S.session && S.session.state !== 'ended' && !S.stopped ? S.session.id : null),
+  onError: setBanner, onDone: () => setBanner(''),
 });
 
 if (window.parent === window) {
