@@ -124,7 +124,7 @@ func TestWidgetMailAndConsoleContext(t *testing.T) {
 	tb.do(chromedp.Click(chromedp.CSS("#parley-launcher")))
 	tb.frameWaitVisible("#msg")
 	tb.frameSend("Please call me about my late order")
-	tb.frameWaitText("#queue-wait", "No one from the team is online")
+	tb.frameWaitText("#queue-wait", "No agent is online right now")
 	tb.frameWaitVisible("#leave-card")
 	// The token's address is offered; Ada gives another.
 	tb.frameWaitJS(`document.getElementById('leave-email').value === 'u-ada@example.com'`)
