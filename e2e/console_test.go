@@ -622,6 +622,8 @@ func TestConsoleQueueListTakeAndPreviousSessions(t *testing.T) {
 	tb.waitJS(`document.querySelectorAll('#queue-list .queue-item').length === 2`)
 	require.Equal(t, []string{"Bea", "Cal"}, tb.texts("#queue-list .q-name"))
 	require.Equal(t, []string{"Take", "Take"}, tb.texts("#queue-list button"))
+	// Nobody takes chats (Mia is offline): the console says so per queue.
+	tb.waitText("#queue-queues", "default · 2 waiting · no agent available")
 	tb.screenshot("console-queue")
 
 	// Take picks that customer, not the next in line.

@@ -26,6 +26,9 @@ func pdfText(t *testing.T, pdf []byte) string {
 	t.Helper()
 	bin, err := exec.LookPath("pdftotext")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("pdftotext (poppler-utils) is missing in CI; .ci/run installs it")
+		}
 		t.Skip("pdftotext (poppler-utils) is not installed: the PDF's text cannot be checked")
 	}
 	path := filepath.Join(t.TempDir(), "t.pdf")

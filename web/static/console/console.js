@@ -138,7 +138,7 @@ function syncActive() {
 }
 
 function setQueue(q) {
-  S.queue = { waiting: q.waiting || 0, oldest: q.oldest_wait_s || 0, at: Date.now() };
+  S.queue = { waiting: q.waiting || 0, oldest: q.oldest_wait_s || 0, at: Date.now(), queues: q.queues || [] };
   view.renderQueue(S);
   refreshQueueList();
 }

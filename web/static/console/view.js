@@ -149,8 +149,26 @@ export function renderQueue(S) {
   const list = S.queueList && S.queueList.length
     ? h('ol', { className: 'queue-list', id: 'queue-list' }, S.queueList.map((q) => queueItem(S, q, full)))
     : null;
-  replace(el, summary, list, h('div', { className: 'queue-actions' }, btn,
+  replace(el, summary, queueLines(S), list, h('div', { className: 'queue-actions' }, btn,
     full && n ? h('span', { className: 'hint' }, 'At capacity') : null));
+}
+
+/**
+ * queueLines shows, per queue the agent serves, who waits and how many
+ * agents take chats now: "no agent available" is what its customers see
+ * too (no wait estimate), so the team can see it before they complain.
+ */
+function queueLines(S) {
+  const qs = S.queue.queues || [];
+  if (!qs.length) return null;
+  return h('ul', { className: 'queue-queues', id: 'queue-queues' }, qs.map((d) => {
+    const none = d.agents_available === 0;
+    const avail = none ? 'no agent available'
+      : `${d.agents_available} ${d.agents_available === 1 ? 'agent' : 'agents'} available`;
+    return h('li', { className: none && d.waiting > 0 ? 'warn' : '', 'data-queue': d.name },
+      h('span', { className: 'q-queue-name' }, d.name), ` · ${d.waiting} waiting · `,
+      h('span', { className: none ? 'q-none' : 'muted' }, avail));
+  }));
 }
 
 function queueItem(S, q, full) {
@@ -161,6 +179,7 @@ function queueItem(S, q, full) {
     h('div', { className: 'q-main' },
       h('span', { className: 'q-name' }, name),
       h('span', { className: 'q-meta muted' },
+        q.queue && q.queue !== 'default' ? `${q.queue} · ` : '',
         p.visitor ? 'Visitor · ' : '', 'waiting ',
         h('span', { 'data-since': since }, duration((Date.now() - since) / 1000)))),
     h('button', {
