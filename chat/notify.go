@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"strings"
 
 	"github.com/parley-chat/parley/notify"
@@ -206,20 +207,29 @@ func (s *session) waitsByMail() bool {
 	return s.rec.Customer.Email != "" && s.hub.cfg.Notify.MailEnabled()
 }
 
-// pushContext gives the agent who just got the session the customer's
-// context: at once when cached, otherwise once the context service
-// answers, from a goroutine of its own, so a slow service never delays
-// the assignment.
-func (s *session) pushContext(agentID string) {
+// cachedContext returns the customer's context when the context service
+// answered recently, for the assigned frame; nil otherwise.
+func (s *session) cachedContext() json.RawMessage {
 	n := s.hub.cfg.Notify
 	if !n.ContextEnabled() {
+		return nil
+	}
+	if data, ok := n.CachedContext(s.rec.Customer.ID); ok {
+		return data
+	}
+	return nil
+}
+
+// pushContext fetches the customer's context for the agent who just got
+// the session, unless the assigned frame carried it from the cache, and
+// pushes it in a customer_context frame from a goroutine of its own, so a
+// slow service never delays the assignment.
+func (s *session) pushContext(agentID string, sent json.RawMessage) {
+	n := s.hub.cfg.Notify
+	if !n.ContextEnabled() || sent != nil {
 		return
 	}
 	h, sid, cust := s.hub, s.id, s.rec.Customer.Ref()
-	if data, ok := n.CachedContext(cust.ID); ok {
-		h.reg.toAgent(agentID, nil, contextFrame(sid, cust.ID, data))
-		return
-	}
 	go func() {
 		data, err := n.FetchContext(n.Context(), cust, sid)
 		if err != nil {

@@ -557,6 +557,7 @@ func (s *session) assign(c command) {
 			ID: s.rec.Customer.ID, Name: s.rec.Customer.Name, Email: s.rec.Customer.Email,
 			Visitor: s.rec.Customer.Visitor, Profile: s.rec.Customer.Profile,
 		},
+		CustomerContext: s.cachedContext(),
 	}
 	frame := encode(af)
 	turn.waitTurn(s.hub.closing)
@@ -565,7 +566,7 @@ func (s *session) assign(c command) {
 		c.conn.Send(encode(af))
 	}
 	s.hub.reg.toAgent(a.ID, c.conn, frame)
-	s.pushContext(a.ID)
+	s.pushContext(a.ID, af.CustomerContext)
 	s.publishExcept(ev, a.ID)
 }
 

@@ -189,6 +189,7 @@ func (s *session) pushAssigned(agentID string) {
 	if err != nil {
 		s.hub.log.Error("read events for assigned", "session", s.id, "err", err)
 	}
+	ctx := s.cachedContext()
 	s.hub.reg.toAgent(agentID, nil, encode(parley.AssignedFrame{
 		Type:    parley.FrameAssigned,
 		Session: s.hub.wire(s.rec, s.lastSeq),
@@ -197,7 +198,9 @@ func (s *session) pushAssigned(agentID string) {
 			ID: s.rec.Customer.ID, Name: s.rec.Customer.Name, Email: s.rec.Customer.Email,
 			Visitor: s.rec.Customer.Visitor, Profile: s.rec.Customer.Profile,
 		},
+		CustomerContext: ctx,
 	}))
+	s.pushContext(agentID, ctx)
 }
 
 // agentsList answers the agents command with every enabled agent's

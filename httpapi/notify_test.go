@@ -299,4 +299,20 @@ func TestCustomerContextNeverDelaysAssignment(t *testing.T) {
 	require.Len(t, welcome.list("sessions"), 1)
 	cf = ag2.expect("customer_context")
 	assert.Equal(t, sid, cf.str("session_id"))
+
+	// The customer's next session finds the context cached: it comes
+	// inside assigned, with no request and no separate push.
+	c.send(frame{"type": "end", "req": "e"})
+	c.expectRe("e")
+	ag.send(frame{"type": "status", "status": "available", "req": "st"})
+	ag.expectRe("st")
+	c.send(frame{"type": "start", "req": "s2"})
+	sid2 := c.expectRe("s2").obj("session").str("id")
+	as = ag.waitFor("assigned "+sid2, func(f frame) bool {
+		return f.str("type") == "assigned" && f.obj("session").str("id") == sid2
+	})
+	assert.Equal(t, "A-1", as.obj("customer_context").list("orders")[0].str("id"))
+	mu.Lock()
+	assert.Len(t, sigOK, 1, "a cached context is not asked for again")
+	mu.Unlock()
 }

@@ -259,6 +259,10 @@ type AssignedFrame struct {
 	Session         Session         `json:"session"`
 	Events          []Event         `json:"events"`
 	CustomerProfile CustomerProfile `json:"customer_profile"`
+	// CustomerContext is what the business's context service said about
+	// the customer (serve --context-url), when it is already cached;
+	// otherwise it follows in a customer_context frame.
+	CustomerContext json.RawMessage `json:"customer_context,omitempty"`
 }
 
 // CustomerQueueFrame tells a waiting customer its place in the queue.

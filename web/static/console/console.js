@@ -340,6 +340,7 @@ function onAssigned(f) {
   c.session = s;
   c.closed = null;
   if (f.customer_profile) { c.profile = f.customer_profile; cacheProfile(c.id, c.profile); }
+  if (f.customer_context) setContext({ session_id: s.id, context: f.customer_context });
   const evs = f.events || [];
   if (evs.length && (!c.minSeq || evs[0].seq < c.minSeq)) {
     if (!c.minSeq || evs[0].seq > c.through + 1) {
