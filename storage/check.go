@@ -29,6 +29,15 @@ type CheckReport struct {
 	// every blob is read and its SHA-256 checked (files_check.go).
 	Files int `json:"files"`
 	Blobs int `json:"blobs"`
+	// The buckets of check_buckets.go and check_outbox.go: agent status
+	// changes, queues, routing decisions, outbox jobs, webhooks and API
+	// keys.
+	StatusChanges int `json:"status_changes"`
+	Queues        int `json:"queues"`
+	Routings      int `json:"routings"`
+	Jobs          int `json:"jobs"`
+	Webhooks      int `json:"webhooks"`
+	APIKeys       int `json:"api_keys"`
 	// Problems lists each inconsistency found as a sentence; empty means
 	// healthy.
 	Problems []string `json:"problems"`
@@ -53,7 +62,13 @@ func (c *checker) problem(format string, args ...any) {
 // session and each session's seqs run 1..N without gaps; every
 // client_msg_id entry points at an existing event; the customer, open,
 // queue and ended indexes agree with the session records both ways; the
-// agent e-mail index agrees with the agents. Problems go into the report;
+// agent e-mail index agrees with the agents; file records agree with their
+// indexes (session_files, blob_refs, customer_files) both ways and with
+// their blobs; status changes belong to existing agents; queued sessions
+// wait in existing queues; routing decisions belong to existing sessions;
+// the outbox's pending, idempotency and session indexes agree with its jobs
+// both ways; API keys agree with their hash index both ways. Problems go
+// into the report;
 // the error is only for failing to run the check at all.
 //
 // bbolt's check reads the shared free list, which is only safe inside a
@@ -82,6 +97,8 @@ func (db *DB) Check() (CheckReport, error) {
 		for _, step := range []func(*checker) error{
 			tx.checkSessions, tx.checkIndexes, tx.checkEvents, tx.checkClientMsgIDs,
 			tx.checkAgents, tx.checkHoldsAndAudit, func(c *checker) error { return tx.checkFiles(c, blobs) },
+			tx.checkCustomerFiles, tx.checkStatusLog, tx.checkQueues, tx.checkRoutings, tx.checkOutbox,
+			tx.checkWebhooksAndAPIKeys,
 		} {
 			if err := step(c); err != nil {
 				return err

@@ -64,10 +64,10 @@ func sid(t *testing.T, id string) ulid.ULID {
 func TestCheckHealthy(t *testing.T) {
 	f := newCheckFixture(t)
 	rep := requireHealthy(t, f.db)
-	assert.Equal(t, CheckReport{Sessions: 3, Events: 8, Agents: 2, Holds: 1, AuditEntries: 2, Problems: []string{}}, rep)
+	assert.Equal(t, CheckReport{Sessions: 3, Events: 8, Agents: 2, Holds: 1, AuditEntries: 2, Queues: 1, Problems: []string{}}, rep)
 
 	empty := openTest(t, Options{})
-	assert.Equal(t, CheckReport{Problems: []string{}}, requireHealthy(t, empty))
+	assert.Equal(t, CheckReport{Queues: 1, Problems: []string{}}, requireHealthy(t, empty))
 }
 
 func TestCheckDetectsBrokenInvariants(t *testing.T) {
