@@ -59,6 +59,9 @@ func (g *globalOptions) adminOffline(ctx context.Context, cmd string, args any) 
 		return nil, err
 	}
 	defer db.Close()
+	if notice := upgradeNotice(db); notice != "" {
+		fmt.Fprintln(g.streams.Err, notice)
+	}
 	argsRaw, err := json.Marshal(args)
 	if err != nil {
 		return nil, err
@@ -68,6 +71,16 @@ func (g *globalOptions) adminOffline(ctx context.Context, cmd string, args any) 
 		return nil, err
 	}
 	return json.Marshal(res)
+}
+
+// upgradeNotice returns the sentence saying that opening db upgraded an
+// older schema and where the old file is kept, or "" if it did not.
+func upgradeNotice(db *storage.DB) string {
+	from, backup := db.Migration()
+	if from == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Upgraded the database from schema %d to %d; the old file is kept at %s", from, storage.SchemaVersion, backup)
 }
 
 // requireData fails unless the data directory exists, so that commands on

@@ -50,7 +50,7 @@ func TestServeMigratesFixture(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(data, "parley.db"), raw, 0o600))
 	secret := "fixture-secret-0123456789abcdef0123"
 	s := startServe(t, env{}, "--data", data, "--customer-secret", secret)
-	s.errOut.waitMatch(t, regexp.MustCompile(`upgraded the database schema" from=1 to=\d+ backup=\S+parley\.db\.pre-v\d+\.bak`), s.done)
+	s.errOut.waitMatch(t, regexp.MustCompile(`Upgraded the database from schema 1 to \d+; the old file is kept at \S+parley\.db\.pre-v\d+\.bak" from=1 to=\d+ backup=\S+parley\.db\.pre-v\d+\.bak`), s.done)
 	backup := filepath.Join(data, fmt.Sprintf("parley.db.pre-v%d.bak", storage.SchemaVersion))
 	require.FileExists(t, backup)
 	// The backup is a schema 1 database that parley check accepts.

@@ -145,8 +145,9 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		return err
 	}
 	defer db.Close()
-	if from, backup := db.Migration(); from > 0 {
-		log.Info("upgraded the database schema", "from", from, "to", storage.SchemaVersion, "backup", backup)
+	if notice := upgradeNotice(db); notice != "" {
+		from, backup := db.Migration()
+		log.Info(notice, "from", from, "to", storage.SchemaVersion, "backup", backup)
 	}
 
 	secret, err := customerSecret(g, o, log)
