@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -98,16 +99,21 @@ func allBucketsData(t *testing.T) (string, *storage.APIKey) {
 	return dir, key
 }
 
-// TestCheckAllBuckets: parley check counts the newer buckets and passes on
-// a sound file; once the API key hash index loses its entry behind
-// Parley's back, it names the problem and fails. It never writes.
+// TestCheckAllBuckets: parley check passes on a sound file with data in
+// the newer buckets, and its JSON report counts them; once the API key hash
+// index loses its entry behind Parley's back, it names the problem and
+// fails. It never writes.
 func TestCheckAllBuckets(t *testing.T) {
 	dir, key := allBucketsData(t)
 	file := filepath.Join(dir, "parley.db")
 	same := untouched(t, file)
-	assert.Equal(t, "Checked 1 session, 0 events, 1 agent, 0 holds, 0 audit entries.\n"+
-		"Checked 2 queues, 1 routing decision, 1 status change, 1 outbox job, 1 webhook, 1 API key.\nOK\n",
+	assert.Equal(t, "Checked 1 session, 0 events, 1 agent, 0 holds, 0 audit entries.\nOK\n",
 		runOK(t, env{}, "", "check", "--data", dir))
+	same()
+	var rep storage.CheckReport
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, env{}, "", "check", "--data", dir, "--json")), &rep))
+	assert.Equal(t, storage.CheckReport{Sessions: 1, Agents: 1, StatusChanges: 1, Queues: 2, Routings: 1, Jobs: 1,
+		Webhooks: 1, APIKeys: 1, Problems: []string{}}, rep)
 	same()
 
 	bdb, err := bolt.Open(file, 0o600, nil)

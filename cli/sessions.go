@@ -227,12 +227,6 @@ func newCmdCheck(g *globalOptions) *cobra.Command {
 					countNoun(rep.Sessions, "session", "sessions"), countNoun(rep.Events, "event", "events"),
 					countNoun(rep.Agents, "agent", "agents"), countNoun(rep.Holds, "hold", "holds"),
 					countNoun(rep.AuditEntries, "audit entry", "audit entries"))
-				if rep.StatusChanges+rep.Routings+rep.Jobs+rep.Webhooks+rep.APIKeys > 0 || rep.Queues > 1 {
-					fmt.Fprintf(g.streams.Out, "Checked %s, %s, %s, %s, %s, %s.\n",
-						countNoun(rep.Queues, "queue", "queues"), countNoun(rep.Routings, "routing decision", "routing decisions"),
-						countNoun(rep.StatusChanges, "status change", "status changes"), countNoun(rep.Jobs, "outbox job", "outbox jobs"),
-						countNoun(rep.Webhooks, "webhook", "webhooks"), countNoun(rep.APIKeys, "API key", "API keys"))
-				}
 				if rep.Files > 0 {
 					fmt.Fprintf(g.streams.Out, "Read %s of %s and verified their SHA-256.\n",
 						countNoun(rep.Blobs, "blob", "blobs"), countNoun(rep.Files, "file", "files"))
