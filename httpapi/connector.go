@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/parley"
 )
@@ -46,15 +48,16 @@ func (s *Server) connectorRoutes() {
 		s.cfg.ConnectorBurst = max(int(2*s.cfg.ConnectorRate), 1)
 	}
 	if r := s.cfg.ConnectorRate; r > 0 {
-		s.connectors = newKeyedLimiter(time.Duration(float64(time.Second)/r), s.cfg.ConnectorBurst, connectorKeys)
+		s.connectors = newKeyedLimiter(time.Second, s.cfg.ConnectorBurst, connectorKeys)
+		s.connectors.limit = rate.Limit(r) // any rate, even below one per second
 	}
 	s.mux.HandleFunc("POST /v1/connector/messages", s.handleConnectorMessage)
 }
 
 // limitConnector takes a token of the API key's bucket, or returns a
-// rate_limited error saying when to retry. Keys are told apart by their
-// hash, so the table holds no key itself; an unknown key gets a bucket
-// too, which bounds the cost of guessing.
+// rate_limited error saying when to retry. It runs before the key is
+// looked up, so a flood is refused without reading the database; keys are
+// told apart by their hash, so the table holds no key itself.
 func (s *Server) limitConnector(key string) error {
 	if s.connectors == nil {
 		return nil
