@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/notify"
 	"github.com/parley-chat/parley/parley"
 	"github.com/parley-chat/parley/storage"
 )
@@ -97,13 +98,20 @@ func (o offline) EndSession(ctx context.Context, id, reason string) error {
 		if !rec.Open() {
 			return parley.Errorf(parley.EConflict, "Session %s has already ended.", id)
 		}
+		from := tx.AppendedCount()
 		ev := parley.Event{Kind: parley.KindEnded, From: systemAdmin, Reason: reason}
 		if _, err := tx.Append(id, &ev); err != nil {
 			return err
 		}
 		next := *rec
 		next.State, next.EndReason, next.EndedAt = parley.StateEnded, reason, ev.At
-		return tx.PutSession(&next)
+		if err := tx.PutSession(&next); err != nil {
+			return err
+		}
+		// The session.ended deliveries wait in the outbox for the next
+		// start, as the running hub would have enqueued them.
+		_, err = notify.EnqueueWebhooks(tx, from)
+		return err
 	})
 }
 

@@ -20,8 +20,10 @@ type ConnectorMessage struct {
 	} `json:"customer"`
 	Text        string `json:"text"`
 	ClientMsgID string `json:"client_msg_id"`
-	// Queue is accepted for named queues; the default queue is used
-	// until they exist.
+	// Queue names the queue a new session starts in (the default queue
+	// if empty; not_found if no such queue exists). A message for the
+	// customer's open session leaves that session where it is, whatever
+	// Queue says.
 	Queue string `json:"queue,omitempty"`
 }
 
@@ -35,7 +37,7 @@ func APIKeyHash(key string) []byte {
 }
 
 // ConnectorSend posts a connector's customer message into the customer's
-// open session, starting one in the queue when none is open, through the
+// open session, starting one in m.Queue when none is open, through the
 // same path as a customer's send: the message gets the session's next
 // seq, and a client_msg_id seen before gets the first acknowledgement
 // back (Duplicate). key is the connector's API key. The customer's id is
@@ -68,7 +70,7 @@ func (h *Hub) ConnectorSend(ctx context.Context, key string, m ConnectorMessage)
 	cl.me = parley.Participant{Role: parley.RoleCustomer, ID: cust.ID, Name: cust.Name}
 	s := h.openSessionOf(cust.ID)
 	if s == nil {
-		if err := cl.start("start", ""); err != nil { // the default queue
+		if err := cl.start("start", m.Queue); err != nil {
 			return parley.SentFrame{}, err
 		}
 		if s = h.openSessionOf(cust.ID); s == nil {

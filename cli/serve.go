@@ -201,7 +201,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	defer hub.Close()
 	adm := admin.New(db, admin.HubLive(hub))
 	demo := o.demo || isLoopback(ln.Addr())
-	api := httpapi.New(hub, o.files.http(o.limits.http(httpapi.Config{
+	api := httpapi.New(hub, o.notify.http(o.files.http(o.limits.http(httpapi.Config{
 		CustomerSecret: secret,
 		AgentSecret:    db.AgentSecret(),
 		AllowAnonymous: o.allowAnonymous,
@@ -215,7 +215,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		TrustedProxies: trusted,
 
 		AnonymousPerMinute: int(offIfZero(time.Duration(o.anonymousPerMinute))),
-	})))
+	}))))
 	if mln != nil {
 		msrv := &http.Server{Handler: api.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
 		go func() { _ = msrv.Serve(mln) }()

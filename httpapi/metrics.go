@@ -48,6 +48,7 @@ const (
 	hitCommandRate
 	hitLogin
 	hitAnonymous
+	hitConnectorRate
 	numLimitKinds
 )
 
@@ -55,7 +56,7 @@ const (
 // flags that set each limit.
 var limitNames = [numLimitKinds]string{
 	"max_conns_per_ip", "max_customer_conns", "max_conns_per_customer", "max_conns_per_agent",
-	"send_rate", "command_rate", "login", "anonymous_per_minute",
+	"send_rate", "command_rate", "login", "anonymous_per_minute", "connector_rate",
 }
 
 // limitHits counts refusals by limit.

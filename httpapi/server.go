@@ -54,6 +54,12 @@ type Config struct {
 	MaxConnsPerCustomer, MaxConnsPerAgent, MaxConnsPerIP, MaxCustomerConns int
 	SendRate, CommandRate                                                  float64
 	SendBurst, CommandBurst                                                int
+	// ConnectorRate bounds the requests per second of one connector API
+	// key to POST /v1/connector/messages, ConnectorBurst those at once
+	// above it (connector.go). Zero takes the default; a negative rate
+	// lifts the limit.
+	ConnectorRate  float64
+	ConnectorBurst int
 	// VisitorTTL is how long a visitor token lasts; default and at most
 	// MaxTokenTTL. Each hello with a visitor token gets a fresh one.
 	VisitorTTL time.Duration
@@ -107,6 +113,8 @@ type Server struct {
 	hits     limitHits     // limits hit, for metrics
 	visitors *keyedLimiter // new visitors per client address
 	uploads  *keyedLimiter // uploads per customer or agent (files.go)
+	// connectors are the requests per connector API key (connector.go).
+	connectors *keyedLimiter
 
 	handoff handoff // see drain.go
 	limits  connLimits
@@ -186,7 +194,7 @@ func (s *Server) routes() {
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.HandleFunc("POST /v1/demo/token", s.handleDemoToken)
-	s.mux.HandleFunc("POST /v1/connector/messages", s.handleConnectorMessage)
+	s.connectorRoutes()
 	s.fileRoutes()
 	ui, err := newWebUI(&s.cfg)
 	if err != nil {

@@ -112,9 +112,20 @@ func Verify(secret []byte, header string, body []byte, now time.Time, tolerance 
 // Appended enqueues, in tx, a delivery to every webhook subscribed to the
 // events stored in tx since the from-th (see storage.Tx.Appended). Called
 // inside the transaction that stored the events, so a committed event
-// always has its deliveries. It reports whether it enqueued any.
+// always has its deliveries. It reports whether it enqueued any. A nil
+// Service enqueues nothing.
 func (s *Service) Appended(tx *storage.Tx, from int) (bool, error) {
-	if s == nil || !tx.HasWebhooks() {
+	if s == nil {
+		return false, nil
+	}
+	return EnqueueWebhooks(tx, from)
+}
+
+// EnqueueWebhooks is Appended without a running Service, for changes made
+// while the server is stopped (admin's offline operations): the
+// deliveries wait in the outbox for the next start.
+func EnqueueWebhooks(tx *storage.Tx, from int) (bool, error) {
+	if !tx.HasWebhooks() {
 		return false, nil
 	}
 	evs := tx.Appended(from)
