@@ -8,6 +8,7 @@ import * as view from './view.js';
 import { initTransfer } from './transfer.js';
 import { setContext } from './context.js';
 import { initFiles } from './files.js';
+import { initPast, openPast, closePast } from './past.js';
 
 const tokenKey = 'parley.console.token';
 const profilesKey = 'parley.console.profiles';
@@ -64,6 +65,7 @@ function signOut(message) {
   S.queueList = null;
   S.queueListSupported = true;
   S.prev.clear();
+  closePast();
   S.agent = null; // so the next agent's welcome is not taken for a reconnect
   S.status = 'offline';
   S.connState = 'idle';
@@ -508,6 +510,7 @@ function discardPending(cmid) {
 // ---------------------------------------------------------------- actions
 
 function select(id) {
+  closePast();
   const prev = S.chats.get(S.current);
   if (prev && prev.id !== id) prev.draft = $('reply').value;
   if (prev && prev.id !== id) sendTyping(false);
@@ -672,7 +675,8 @@ function wire() {
   };
   window.addEventListener('focus', attend);
   document.addEventListener('visibilitychange', attend);
-  view.bind({ select, acceptNext, retryPending, discardPending });
+  view.bind({ select, acceptNext, retryPending, discardPending, openPast });
+  initPast(S, () => { view.renderAll(S); view.scrollToEnd(true); });
   initTransfer(S, command, view.toast);
   initFiles({
     token: () => S.token, currentSession: () => S.current, onError: view.toast,
