@@ -91,11 +91,21 @@ func TestConsolePastConversation(t *testing.T) {
 	eval[bool](tb, `(document.getElementById('past-log').scrollTop = 0, true)`)
 	tb.screenshot("console-past")
 
-	// Back to the open chat, which still works.
+	// While Bo reads, Cal writes in the open chat: with the past
+	// conversation covering it, the message counts as unread (headless
+	// Chromium never has focus, so the page is told it has).
+	eval[bool](tb, `(document.hasFocus = () => true, true)`)
+	sendAs(cal, "Are you still there?", "c-wait")
+	tb.waitJS(`!!document.querySelector('#chats .chat-item.has-unread')`)
+	require.Equal(t, []string{"1"}, tb.texts("#chats .unread"))
+
+	// Back to the open chat, which still works; the message is read now.
 	tb.do(chromedp.Click(chromedp.ID("past-back")))
 	tb.do(chromedp.WaitVisible(chromedp.ID("convo")), chromedp.WaitNotVisible(chromedp.ID("past")))
 	tb.waitText("#convo-name", "Cal")
 	waitBubble(tb, "Hi again, about my parcel")
+	waitBubble(tb, "Are you still there?")
+	tb.waitJS(`!document.querySelector('#chats .chat-item.has-unread')`)
 	require.Zero(t, eval[int](tb, `document.querySelectorAll('#past-events li').length`))
 	typeReply(tb, "Welcome back, Cal. I can see what happened.")
 	cal.waitFor("reply", isEvent("message", "Welcome back, Cal. I can see what happened."))

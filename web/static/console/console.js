@@ -8,7 +8,7 @@ import * as view from './view.js';
 import { initTransfer } from './transfer.js';
 import { setContext } from './context.js';
 import { initFiles } from './files.js';
-import { initPast, openPast, closePast } from './past.js';
+import { initPast, openPast, closePast, pastOpen } from './past.js';
 
 const tokenKey = 'parley.console.token';
 const profilesKey = 'parley.console.profiles';
@@ -393,7 +393,8 @@ function mergeEvent(c, e, live) {
 }
 
 function isAttending() {
-  return document.visibilityState === 'visible' && document.hasFocus();
+  // A past conversation (past.js) covers the current chat while it is open.
+  return document.visibilityState === 'visible' && document.hasFocus() && !pastOpen();
 }
 
 function markSeen(c) {
@@ -676,7 +677,7 @@ function wire() {
   window.addEventListener('focus', attend);
   document.addEventListener('visibilitychange', attend);
   view.bind({ select, acceptNext, retryPending, discardPending, openPast });
-  initPast(S, () => { view.renderAll(S); view.scrollToEnd(true); });
+  initPast(S, () => { if (S.current) select(S.current); else view.renderAll(S); });
   initTransfer(S, command, view.toast);
   initFiles({
     token: () => S.token, currentSession: () => S.current, onError: view.toast,
