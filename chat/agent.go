@@ -161,8 +161,8 @@ func (cl *Client) queueList(in *parley.Inbound) error {
 
 // CustomerSessionsForAgent lists a customer's sessions of the customer
 // window, open and ended, newest first, as agents see them: any signed-in
-// agent may list them (the customer pane shows them); reading a session's
-// events still needs the agent to be or have been in it.
+// agent may list them (the customer pane shows them), and read their
+// events (see sessionFor).
 func (h *Hub) CustomerSessionsForAgent(customerID string) ([]parley.Session, error) {
 	return h.CustomerSessions(customerID)
 }

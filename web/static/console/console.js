@@ -8,6 +8,7 @@ import * as view from './view.js';
 import { initTransfer } from './transfer.js';
 import { setContext } from './context.js';
 import { initFiles } from './files.js';
+import { initPast, openPast, closePast, pastOpen } from './past.js';
 
 const tokenKey = 'parley.console.token';
 const profilesKey = 'parley.console.profiles';
@@ -64,6 +65,7 @@ function signOut(message) {
   S.queueList = null;
   S.queueListSupported = true;
   S.prev.clear();
+  closePast();
   S.agent = null; // so the next agent's welcome is not taken for a reconnect
   S.status = 'offline';
   S.connState = 'idle';
@@ -391,7 +393,8 @@ function mergeEvent(c, e, live) {
 }
 
 function isAttending() {
-  return document.visibilityState === 'visible' && document.hasFocus();
+  // A past conversation (past.js) covers the current chat while it is open.
+  return document.visibilityState === 'visible' && document.hasFocus() && !pastOpen();
 }
 
 function markSeen(c) {
@@ -508,6 +511,7 @@ function discardPending(cmid) {
 // ---------------------------------------------------------------- actions
 
 function select(id) {
+  closePast();
   const prev = S.chats.get(S.current);
   if (prev && prev.id !== id) prev.draft = $('reply').value;
   if (prev && prev.id !== id) sendTyping(false);
@@ -672,7 +676,8 @@ function wire() {
   };
   window.addEventListener('focus', attend);
   document.addEventListener('visibilitychange', attend);
-  view.bind({ select, acceptNext, retryPending, discardPending });
+  view.bind({ select, acceptNext, retryPending, discardPending, openPast });
+  initPast(S, () => { if (S.current) select(S.current); else view.renderAll(S); });
   initTransfer(S, command, view.toast);
   initFiles({
     token: () => S.token, currentSession: () => S.current, onError: view.toast,

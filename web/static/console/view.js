@@ -238,6 +238,7 @@ function current(S) { return S.current ? S.chats.get(S.current) : null; }
 /** renderConvo draws the conversation pane for the current chat. */
 export function renderConvo(S) {
   const c = current(S);
+  if ($('past') && !$('past').hidden) { $('empty').hidden = true; $('convo').hidden = true; return; } // past.js
   $('empty').hidden = !!c;
   $('convo').hidden = !c;
   if (!c) return;
@@ -297,7 +298,11 @@ function systemText(S, e) {
   }
 }
 
-function eventEl(S, e) {
+/**
+ * eventEl draws one event; sessionID (default: the current chat) is the
+ * session its files download from.
+ */
+export function eventEl(S, e, sessionID) {
   if (e.kind !== 'message' && e.kind !== 'file') {
     return h('li', { className: isWarning(e) ? 'sys warn' : 'sys', 'data-seq': e.seq },
       h('span', null, systemText(S, e)), h('time', { datetime: e.at }, clock(e.at)));
@@ -305,7 +310,7 @@ function eventEl(S, e) {
   const me = isMe(S, e.from);
   const role = e.from?.role === 'customer' ? 'customer' : me ? 'me' : 'agent';
   const name = me ? 'You' : e.from?.name || (role === 'customer' ? 'Customer' : 'Agent');
-  if (e.kind === 'file') return fileEl(e, { sessionID: current(S)?.id, token: S.token, role, name, onError: toast });
+  if (e.kind === 'file') return fileEl(e, { sessionID: sessionID || current(S)?.id, token: S.token, role, name, onError: toast });
   return h('li', { className: `msg ${role}${e.whisper ? ' whisper' : ''}`, 'data-seq': e.seq,
     'data-from': `${e.from?.role}:${e.from?.id || ''}:${e.whisper ? 'w' : ''}`, 'data-at': Date.parse(e.at) || 0 },
     h('div', { className: 'meta' },
@@ -319,7 +324,7 @@ function eventEl(S, e) {
  * group hides the name and time of a message that follows one from the same
  * sender within two minutes, so a run of messages reads as one block.
  */
-function group(el) {
+export function group(el) {
   if (!el || !el.classList.contains('msg')) return;
   const prev = el.previousElementSibling;
   const same = prev && prev.classList.contains('msg') && prev.dataset.from === el.dataset.from &&
@@ -500,8 +505,11 @@ function previousList(S, c, id, others) {
       const mine = S.chats.get(s.id);
       const when = dateTime(s.created_at);
       const agents = (s.agents || []).map((a) => a.name).join(', ');
-      return h('li', null,
-        mine ? h('button', { type: 'button', className: 'link', onclick: () => act.select(s.id) }, when) : h('span', null, when),
+      const open = $('past')?.dataset.session === s.id; // shown by past.js
+      return h('li', { 'data-session': s.id, className: open ? 'current' : null },
+        h('button', { type: 'button', className: 'link', 'aria-current': open ? 'true' : null,
+          title: mine ? 'Go to this chat' : 'Read this conversation',
+          onclick: () => (mine ? act.select(s.id) : act.openPast(s)) }, when),
         h('span', { className: 'muted' }, ` · ${stateLabel[s.state] || s.state}${agents ? ' · ' + agents : ''}`));
     }));
   }
