@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -178,6 +180,93 @@ func TestTranscriptSlowReaderHoldsNoReadTx(t *testing.T) {
 			}
 			require.Equal(t, want, got, "every event the viewer may see, once, in order, and none appended later")
 			assert.Equal(t, last, doc.Session.LastSeq, "last_seq is pinned at the start")
+		})
+	}
+}
+
+// TestTranscriptPurgedMidDownload purges the session while its
+// transcript's client is stalled: the server neither panics nor makes
+// up a complete transcript. The client gets the events read before the
+// purge and then an unexpected EOF, the body's end never being sent, and
+// the session is gone afterwards. (The old code streamed the snapshot of
+// its one read transaction to the end.)
+func TestTranscriptPurgedMidDownload(t *testing.T) {
+	h := newHarness(t)
+	const n = 20000
+	sid := seedTranscript(t, h, "u-purged", "nobody", n, 1024)
+	tok := h.customerToken("u-purged")
+	body := slowGet(t, h, "/v1/customer/sessions/"+sid+"/transcript?format=json", tok, 64<<10)
+	waitNoReadTx(t, h, "while the client is stalled mid-transcript")
+	require.NoError(t, h.db.Update(context.Background(), func(tx *storage.Tx) error { return tx.DeleteSession(sid) }))
+
+	got, err := io.ReadAll(body)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF, "the cut is visible to the client")
+	entries := bytes.Count(got, []byte(`"seq":`))
+	assert.Greater(t, entries, 0)
+	assert.Less(t, entries, n*6/7, "events were read after the purge")
+	assert.False(t, bytes.HasSuffix(got, []byte("]}\n")), "the transcript looks complete")
+	code, _, _ := h.get("/v1/customer/sessions/"+sid+"/transcript?format=json", tok)
+	assert.Equal(t, http.StatusNotFound, code)
+	code, _, _ = h.get("/healthz", "")
+	assert.Equal(t, http.StatusOK, code)
+}
+
+// TestTranscriptFormatsAcrossPages exports a session of several pages
+// in every format, for the customer and for an agent: each has every
+// event the viewer may see once, in seq order, across the page
+// boundaries, whispers only in the agent's copy.
+func TestTranscriptFormatsAcrossPages(t *testing.T) {
+	h := newHarness(t)
+	h.putAgent("Ann", 1)
+	const n = 700 // 256 events a page
+	sid := seedTranscript(t, h, "u-pages", agentID(t, h, "Ann"), n, 16)
+	entry := regexp.MustCompile(`(?m)^\[[^\]]+\] #(\d+) `)
+	for _, tc := range []struct {
+		name, token string
+		whispers    bool
+	}{
+		{"customer", h.customerToken("u-pages"), false},
+		{"agent", h.login("Ann"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := []string{}
+			for seq := 1; seq <= n; seq++ {
+				if tc.whispers || seq == 1 || (seq-1)%7 != 0 {
+					want = append(want, fmt.Sprint(seq))
+				}
+			}
+			code, txt, _ := h.get("/v1/customer/sessions/"+sid+"/transcript?format=txt", tc.token)
+			require.Equal(t, http.StatusOK, code)
+			got := []string{}
+			for _, m := range entry.FindAllStringSubmatch(string(txt), -1) {
+				got = append(got, m[1])
+			}
+			assert.Equal(t, want, got, "txt")
+
+			code, body, _ := h.get("/v1/customer/sessions/"+sid+"/transcript?format=json", tc.token)
+			require.Equal(t, http.StatusOK, code)
+			var doc struct{ Events []parley.Event }
+			require.NoError(t, json.Unmarshal(body, &doc))
+			got = got[:0]
+			for _, ev := range doc.Events {
+				got = append(got, fmt.Sprint(ev.Seq))
+			}
+			assert.Equal(t, want, got, "json")
+
+			code, html, _ := h.get("/v1/customer/sessions/"+sid+"/transcript?format=html", tc.token)
+			require.Equal(t, http.StatusOK, code)
+			assert.Equal(t, len(want), bytes.Count(html, []byte("<li class=")), "html")
+			assert.True(t, bytes.HasSuffix(html, []byte("</html>\n")))
+
+			code, pdf, _ := h.get("/v1/customer/sessions/"+sid+"/transcript?format=pdf", tc.token)
+			require.Equal(t, http.StatusOK, code, "%s", pdf)
+			require.True(t, bytes.HasPrefix(pdf, []byte("%PDF-")))
+			assert.Equal(t, 0, h.db.OpenReadTxs())
+			if _, err := exec.LookPath("pdftotext"); err == nil {
+				text := pdfText(t, pdf)
+				assert.Contains(t, text, fmt.Sprintf("#%s ", want[len(want)-1]), "the PDF has the last page's events")
+				assert.Equal(t, tc.whispers, strings.Contains(text, "whisper 8"), "whispers only for agents")
+			}
 		})
 	}
 }
