@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -157,27 +158,71 @@ func (h *Hub) Transcript(v Viewer, sessionID string) (parley.Session, []parley.E
 	return s, events, err
 }
 
+// Bounds of one page of StreamTranscript: the events it reads in one
+// short read transaction before it hands them on with none open.
+const (
+	transcriptPageEvents = 256
+	transcriptPageBytes  = 256 << 10
+)
+
 // StreamTranscript reads a session the viewer may see and hands it to
 // head, then each of its events the viewer may see, oldest first, to
-// event, all from one read transaction and without holding the events in
-// memory. An error from the access checks comes before head is called, so
-// a caller can still answer with it; head's and event's errors end the
-// stream and are returned.
+// event. It reads them in bounded pages, each in its own short read
+// transaction, and calls head and event with no transaction open: they
+// may write to a slow network client, and a read transaction held that
+// long would stall the database's writer (bbolt's remap waits for every
+// reader) and keep freed pages from reuse. The events end at the
+// session's last seq when head is called, so events appended meanwhile
+// are left out; if the session is purged meanwhile, the stream ends with
+// an ENotFound error once the events read run out. An error from the
+// access checks comes before head is called, so a caller can still
+// answer with it; head's and event's errors end the stream and are
+// returned.
 func (h *Hub) StreamTranscript(v Viewer, sessionID string, head func(parley.Session) error, event func(parley.Event) error) error {
-	return h.db.View(func(tx *storage.Tx) error {
+	var (
+		sess parley.Session
+		last uint64
+	)
+	err := h.db.View(func(tx *storage.Tx) error {
 		r, err := h.sessionFor(tx, v, sessionID)
 		if err != nil {
 			return err
 		}
-		last, err := tx.LastSeq(sessionID)
-		if err != nil {
+		if last, err = tx.LastSeq(sessionID); err != nil {
 			return err
 		}
-		if err := head(r.Session(last)); err != nil {
-			return err
-		}
-		return tx.EachEvent(sessionID, v.CustomerID != "", event)
+		sess = r.Session(last)
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if err := head(sess); err != nil {
+		return err
+	}
+	q := storage.EventPageQuery{ThroughSeq: last, MaxEvents: transcriptPageEvents, MaxBytes: transcriptPageBytes,
+		NoWhispers: v.CustomerID != ""}
+	for done := last == 0; !done; {
+		var page []parley.Event
+		err := h.db.View(func(tx *storage.Tx) error {
+			var err error
+			page, q.AfterSeq, done, err = tx.EventPage(sessionID, q)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("transcript of session %s: %w", sessionID, err)
+		}
+		for _, ev := range page {
+			if err := event(ev); err != nil {
+				return err
+			}
+		}
+		if done && q.AfterSeq < last {
+			// Seqs run 1..last without gaps: the rest was deleted.
+			return parley.Errorf(parley.ENotFound, "Session %s was deleted during the transcript.", sessionID)
+		}
+	}
+	return nil
 }
 
 // CustomerSessions lists the first page of a customer's sessions of the

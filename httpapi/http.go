@@ -163,8 +163,10 @@ func (s *Server) handleTranscript(w http.ResponseWriter, r *http.Request) {
 		writeError(w, parley.Errorf(parley.EBadRequest, "format must be txt, json, html or pdf."))
 		return
 	}
-	// The transcript streams from one read transaction: whatever its
-	// length, only a buffer's worth is held in memory.
+	// The transcript streams in pages, each read in its own short read
+	// transaction and written with none open (chat.StreamTranscript):
+	// whatever its length, only a page and a buffer are held in memory,
+	// and a client that reads slowly holds no transaction.
 	bw := bufio.NewWriterSize(w, 32<<10)
 	started, n := false, 0
 	err = s.hub.StreamTranscript(v, r.PathValue("id"), func(sess parley.Session) error {
@@ -190,8 +192,13 @@ func (s *Server) handleTranscript(w http.ResponseWriter, r *http.Request) {
 		err = bw.Flush()
 	}
 	if err != nil {
-		// Too late for an error status: the response is cut short.
+		// Too late for an error status: the response is cut short, and
+		// the connection is closed without the end of the body, so the
+		// client sees the transcript is incomplete.
 		s.log.Warn("transcript cut short", "session", r.PathValue("id"), "err", err)
+		_ = bw.Flush()
+		_ = http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler)
 	}
 }
 
