@@ -101,17 +101,11 @@ func TestWebhookDeliverySurvivesKill9(t *testing.T) {
 	}
 
 	startProc(t, bin, data)
-	deadline := time.Now().Add(waitTime)
-	for {
+	poll(t, "the receiver to process 3 deliveries", func() bool {
 		mu.Lock()
-		n := len(processed)
-		mu.Unlock()
-		if n == 3 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "receiver processed %d of 3 deliveries", n)
-		time.Sleep(10 * time.Millisecond) // a poll with a deadline
-	}
+		defer mu.Unlock()
+		return len(processed) == 3
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	for i, want := range []string{"one", "two", "three"} {

@@ -64,12 +64,15 @@ func (c cliSMTPSession) Data(r io.Reader) error {
 // poll checks cond until it holds or waitTime passes.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTime)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitTime)
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-deadline:
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond) // a poll with a deadline, not a synchronisation
 	}
 }
 
