@@ -6,38 +6,10 @@
 // never appears in a URL. Names only ever go in as text (dom.js).
 
 import { h, clock, dateTime } from './dom.js';
+import { isImage, size, clipIcon } from '/shared/filekit.js';
 
-const imageTypes = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+
 const blobs = new Map(); // "session/file" -> Promise of a blob: URL
-
-/** size formats a byte count for people. */
-export function size(n) {
-  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + ' MB';
-  if (n >= 1 << 10) return Math.round(n / (1 << 10)) + ' KB';
-  return n + ' bytes';
-}
-
-// clipIcon returns a paperclip drawn as SVG (the path of Feather's
-// "paperclip" icon, MIT licence), so no emoji font is needed.
-function clipIcon() {
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('width', '18');
-  svg.setAttribute('height', '18');
-  svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('fill', 'none');
-  svg.setAttribute('stroke', 'currentColor');
-  svg.setAttribute('stroke-width', '2');
-  svg.setAttribute('stroke-linecap', 'round');
-  svg.setAttribute('stroke-linejoin', 'round');
-  const path = document.createElementNS(ns, 'path');
-  path.setAttribute('d', 'M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48');
-  svg.append(path);
-  return svg;
-}
-
-function isImage(f) { return imageTypes.has(String(f.content_type || '').split(';')[0].trim().toLowerCase()); }
 
 async function fetchBlob(path, token) {
   const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` }, credentials: 'omit', cache: 'no-store' });
