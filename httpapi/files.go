@@ -88,6 +88,7 @@ func (s *Server) handleUpload(role string) http.HandlerFunc {
 				key = "a:" + v.AgentID
 			}
 			if res, wait := s.uploads.take(key, s.cfg.Now()); res == nil {
+				s.hits.hit(hitUploads)
 				writeError(w, parley.RateLimited(wait, "Too many uploads; try again in %s.", roundUp(wait)))
 				return
 			}

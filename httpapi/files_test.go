@@ -22,6 +22,7 @@ import (
 
 	"github.com/parley-chat/parley/admin"
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/httpapi"
 )
 
 // pngBytes returns a small valid PNG.
@@ -323,4 +324,24 @@ func TestFilesStorageFault(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, rep.Problems)
 	assert.Equal(t, 1, rep.Files)
+}
+
+// TestFilesUploadRateLimit: uploads are limited per customer and per agent
+// (--uploads-per-minute); a refusal is 429 rate_limited with when to retry,
+// leaves the other uploader alone, and is counted in the limits metric.
+func TestFilesUploadRateLimit(t *testing.T) {
+	h := newHarness(t, func(c *httpapi.Config) { c.Files.UploadsPerMinute = 2 }) // a burst of 1
+	sid, ctok, atok, cust, _ := fileSession(t, h, "u-upload-rate")
+
+	code, _ := h.upload("/v1/customer/sessions/"+sid+"/files", ctok, "one.txt", []byte("one"))
+	require.Equal(t, http.StatusCreated, code)
+	cust.expectEvent("file")
+	code, f := h.upload("/v1/customer/sessions/"+sid+"/files", ctok, "two.txt", []byte("two"))
+	assert.Equal(t, http.StatusTooManyRequests, code)
+	assert.Equal(t, "rate_limited", f.str("code"))
+	assert.Positive(t, f.num("retry_after_ms"))
+	code, _ = h.upload("/v1/agent/sessions/"+sid+"/files", atok, "agent.txt", []byte("agent"))
+	assert.Equal(t, http.StatusCreated, code, "the agent has a budget of its own")
+
+	assert.Contains(t, scrape(t, h), `parley_limits_hit_total{limit="uploads_per_minute"} 1`)
 }

@@ -49,6 +49,7 @@ const (
 	hitLogin
 	hitAnonymous
 	hitConnectorRate
+	hitUploads
 	numLimitKinds
 )
 
@@ -57,6 +58,7 @@ const (
 var limitNames = [numLimitKinds]string{
 	"max_conns_per_ip", "max_customer_conns", "max_conns_per_customer", "max_conns_per_agent",
 	"send_rate", "command_rate", "login", "anonymous_per_minute", "connector_rate",
+	"uploads_per_minute",
 }
 
 // limitHits counts refusals by limit.

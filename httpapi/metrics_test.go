@@ -80,7 +80,7 @@ func TestMetricsLimitsAndCommitLatency(t *testing.T) {
 
 	text := scrape(t, h)
 	assert.Contains(t, text, `parley_limits_hit_total{limit="max_conns_per_customer"} 1`)
-	for _, name := range []string{"max_conns_per_ip", "max_customer_conns", "max_conns_per_agent", "send_rate", "command_rate", "login", "anonymous_per_minute"} {
+	for _, name := range []string{"max_conns_per_ip", "max_customer_conns", "max_conns_per_agent", "send_rate", "command_rate", "login", "anonymous_per_minute", "connector_rate", "uploads_per_minute"} {
 		assert.Contains(t, text, `parley_limits_hit_total{limit="`+name+`"} 0`)
 	}
 	assert.Regexp(t, `parley_storage_commit_duration_seconds_bucket\{le="\+Inf"\} [1-9]`, text)
