@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -13,8 +17,9 @@ import (
 // TestConsolePastConversation checks that an agent reads a returning
 // customer's earlier conversation, served by another agent, from the
 // customer pane: read-only, every event once and in order (older pages
-// with Load older), whispers included, and then goes back to the open
-// chat, which still works.
+// with Load older), whispers included; the header's PDF and Text buttons
+// download its transcript without the token ever going into a URL; and
+// then goes back to the open chat, which still works.
 func TestConsolePastConversation(t *testing.T) {
 	tb, srv := consoleSetup(t)
 	email, password := srv.addAgent("Bo", 2)
@@ -91,6 +96,26 @@ func TestConsolePastConversation(t *testing.T) {
 	eval[bool](tb, `(document.getElementById('past-log').scrollTop = 0, true)`)
 	tb.screenshot("console-past")
 
+	// The header's PDF and Text buttons download this session's
+	// transcript, as the open chat's PDF button does (TestConsoleFiles),
+	// with the token in a header and never in a URL.
+	atok := eval[string](tb, `sessionStorage.getItem('parley.console.token') || ''`)
+	require.NotEmpty(t, atok, "the console's token")
+	pdfs := t.TempDir()
+	tb.downloadTo(pdfs)
+	tb.do(chromedp.Click(chromedp.ID("past-pdf")))
+	require.Equal(t, "transcript-"+sid+".pdf", waitPDF(t, pdfs))
+	texts := t.TempDir()
+	tb.downloadTo(texts)
+	tb.do(chromedp.Click(chromedp.ID("past-txt")))
+	txt := string(waitDownload(t, texts, "transcript-"+sid+".txt"))
+	require.Contains(t, txt, old[0])
+	require.Contains(t, txt, old[len(old)-1])
+	for _, format := range []string{"pdf", "txt"} {
+		require.Contains(t, tb.requestedURLs(), srv.URL+"/v1/customer/sessions/"+sid+"/transcript?format="+format)
+	}
+	noTokenInURLs(t, tb, atok)
+
 	// While Bo reads, Cal writes in the open chat: with the past
 	// conversation covering it, the message counts as unread (headless
 	// Chromium never has focus, so the page is told it has).
@@ -109,4 +134,26 @@ func TestConsolePastConversation(t *testing.T) {
 	require.Zero(t, eval[int](tb, `document.querySelectorAll('#past-events li').length`))
 	typeReply(tb, "Welcome back, Cal. I can see what happened.")
 	cal.waitFor("reply", isEvent("message", "Welcome back, Cal. I can see what happened."))
+}
+
+// waitDownload waits until the browser has saved a file named name in dir
+// (Chromium renames it there once it is complete) and returns its content.
+func waitDownload(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(waitTime)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil && len(b) > 0 {
+			return b
+		}
+		<-tick.C
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	t.Fatalf("%s not downloaded in %s within %s (found: %s)", name, dir, waitTime, strings.Join(names, ", "))
+	return nil
 }

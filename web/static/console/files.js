@@ -11,7 +11,12 @@ import { isImage, size, clipIcon } from '/shared/filekit.js';
 
 const blobs = new Map(); // "session/file" -> Promise of a blob: URL
 
-async function fetchBlob(path, token) {
+/**
+ * fetchBlob GETs path with token in the Authorization header (never in the
+ * URL) and returns the body as a Blob; a refusal throws an Error with the
+ * server's message.
+ */
+export async function fetchBlob(path, token) {
   const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` }, credentials: 'omit', cache: 'no-store' });
   if (!res.ok) {
     let msg = res.statusText;
@@ -32,7 +37,8 @@ function blobURL(sessionID, f, token) {
   return blobs.get(key);
 }
 
-function saveURL(url, name) {
+/** saveURL saves url (a blob: URL) as a download named name. */
+export function saveURL(url, name) {
   const a = h('a', { href: url, download: name });
   document.body.append(a);
   a.click();

@@ -4,11 +4,15 @@
 // conversation (its date and how it ended), its events paged backwards with
 // history before_seq ("Load older"), no composer, and a button back to the
 // open chat. Any agent may read any session (docs/protocol.md, "Agents read
-// every session"); nothing here writes to the session. Text goes in only as
-// text (dom.js).
+// every session"); nothing here writes to the session. The header's PDF and
+// Text buttons download the session's transcript the way the open chat's PDF
+// button does (files.js): fetched with the token in the Authorization header
+// and saved through a blob: URL, so the token never appears in a URL. Text
+// goes in only as text (dom.js).
 
 import { h, clear, replace, dateTime } from './dom.js';
-import { eventEl, group, toggleCustomer, renderCustomer } from './view.js';
+import { eventEl, group, toggleCustomer, renderCustomer, toast } from './view.js';
+import { fetchBlob, saveURL } from './files.js';
 
 const pageSize = 50;
 const $ = (id) => document.getElementById(id);
@@ -61,6 +65,8 @@ export function openPast(session) {
         h('h2', { id: 'past-title' }, title(session)),
         h('div', { id: 'past-sub', className: 'muted' }, subtitle(session))),
       h('div', { className: 'actions' },
+        h('button', { type: 'button', id: 'past-pdf', title: 'Download this transcript as a PDF', onclick: (ev) => download(ev.currentTarget, 'pdf') }, 'PDF'),
+        h('button', { type: 'button', id: 'past-txt', title: 'Download this transcript as plain text', onclick: (ev) => download(ev.currentTarget, 'txt') }, 'Text'),
         h('button', { type: 'button', id: 'past-back', className: 'primary', onclick: back }, '← Back to chat'))),
     h('div', { id: 'past-log', className: 'log', role: 'log', 'aria-label': 'Messages of the past conversation' },
       h('div', { className: 'older-row' },
@@ -91,6 +97,27 @@ export function closePast() {
 
 function back() {
   if (closePast()) onBack();
+}
+
+/**
+ * download saves the open past conversation's transcript in format (pdf or
+ * txt) as transcript-<id>.<format>, from the same endpoint, with the same
+ * helpers, as the open chat's PDF button (files.js).
+ */
+async function download(btn, format) {
+  if (!P) return;
+  const id = P.session.id;
+  btn.disabled = true;
+  try {
+    const b = await fetchBlob(`/v1/customer/sessions/${encodeURIComponent(id)}/transcript?format=${format}`, S.token);
+    const url = URL.createObjectURL(b);
+    saveURL(url, `transcript-${id}.${format}`);
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (err) {
+    toast(`Could not download the transcript: ${err.message}`);
+  } finally {
+    btn.disabled = false;
+  }
 }
 
 function title(s) {
