@@ -161,7 +161,11 @@ func TestConsoleFiles(t *testing.T) {
 	tb.downloadTo(downloads)
 	tb.do(chromedp.Click(chromedp.ID("pdf-btn")))
 	require.Equal(t, "transcript-"+sid+".pdf", waitPDF(t, downloads))
-	noTokenInURLs(t, tb, ctok)
+	// The token this tab holds is the agent's: that is the one that must
+	// never appear in a URL (the customer's is checked too).
+	atok := eval[string](tb, `sessionStorage.getItem('parley.console.token') || ''`)
+	require.NotEmpty(t, atok)
+	noTokenInURLs(t, tb, atok, ctok)
 }
 
 // waitPDF waits until a complete PDF is downloaded into dir and returns
