@@ -316,10 +316,13 @@ func (m *Machine) Tick(now time.Time) []Effect {
 		everyone := avail != l.lastAvail // a change concerns every customer waiting here
 		l.lastAvail = avail
 		check := func(pos int, e Entry) {
-			ewt := estimateAt(pos-free, avail, rate)
 			t, ok := m.told[e.ID]
 			moved := everyone || !ok || t.pos != pos
-			drift := !moved && avail > 0 && now.Sub(t.at) >= EWTDriftEvery && drifted(t.ewt, ewt)
+			if !moved && (avail == 0 || now.Sub(t.at) < EWTDriftEvery) {
+				return // no estimate, or told too recently
+			}
+			ewt := estimateAt(pos-free, avail, rate)
+			drift := !moved && drifted(t.ewt, ewt)
 			if !moved && !drift {
 				return
 			}
