@@ -142,7 +142,7 @@ func (m *Machine) enqueue(sessionID, customerID string, at time.Time, holders in
 func (m *Machine) Admitted(sessionID string) (pos, ewt int) {
 	pos, ewt = m.Position(sessionID)
 	if pos > 0 {
-		m.told[sessionID] = told{pos: pos, ewt: ewt, at: m.seen}
+		m.told[sessionID] = told{pos: pos, ewt: ewt, at: m.seen.UnixNano()}
 	}
 	return pos, ewt
 }
@@ -304,7 +304,7 @@ func (m *Machine) QueueInfo(now time.Time) parley.QueueInfo {
 func (m *Machine) Tick(now time.Time) []Effect {
 	m.observe(now)
 	defer m.markAll()
-	dirty := m.dirty
+	dirty, nowNs := m.dirty, now.UnixNano()
 	m.dirty = false
 	var effs []Effect
 	for _, name := range m.names {
@@ -318,7 +318,7 @@ func (m *Machine) Tick(now time.Time) []Effect {
 		check := func(pos int, e Entry) {
 			t, ok := m.told[e.ID]
 			moved := everyone || !ok || t.pos != pos
-			if !moved && (avail == 0 || now.Sub(t.at) < EWTDriftEvery) {
+			if !moved && (avail == 0 || nowNs-t.at < int64(EWTDriftEvery)) {
 				return // no estimate, or told too recently
 			}
 			ewt := estimateAt(pos-free, avail, rate)
@@ -326,7 +326,7 @@ func (m *Machine) Tick(now time.Time) []Effect {
 			if !moved && !drift {
 				return
 			}
-			m.told[e.ID] = told{pos: pos, ewt: ewt, at: now}
+			m.told[e.ID] = told{pos: pos, ewt: ewt, at: nowNs}
 			effs = append(effs, Effect{
 				Kind: EffPosition, Session: e.ID, Customer: m.waiting[e.ID], Position: pos,
 				EWTSeconds: ewt, AgentsAvailable: avail, QueueName: name, Drift: drift,

@@ -69,7 +69,7 @@ type Effect struct {
 // told is what a waiting customer was last told of its place.
 type told struct {
 	pos, ewt int
-	at       time.Time
+	at       int64 // when, in Unix nanoseconds (cheaper to compare per tick)
 }
 
 // reservation is a slot taken for a session that its session has not yet

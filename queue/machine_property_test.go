@@ -369,11 +369,11 @@ func checkDrift(t *testing.T, ctx string, mm *machineModel, last map[string]told
 			require.Equal(t, mm.lastPos[e.Session], e.Position, "%s: drift push to %s moved it", ctx, e.Session)
 			require.Equal(t, prev.pos, e.Position, "%s: drift push to %s", ctx, e.Session)
 			require.Positive(t, e.AgentsAvailable, "%s: drift push to %s without agents", ctx, e.Session)
-			require.GreaterOrEqual(t, now.Sub(prev.at), EWTDriftEvery, "%s: drift push to %s too soon", ctx, e.Session)
+			require.GreaterOrEqual(t, now.Sub(time.Unix(0, prev.at)), EWTDriftEvery, "%s: drift push to %s too soon", ctx, e.Session)
 			d := abs(e.EWTSeconds - prev.ewt)
 			require.True(t, d >= 15 && d*5 >= prev.ewt, "%s: drift push to %s for %d s -> %d s", ctx, e.Session, prev.ewt, e.EWTSeconds)
 		}
-		last[e.Session] = told{pos: e.Position, ewt: e.EWTSeconds, at: now}
+		last[e.Session] = told{pos: e.Position, ewt: e.EWTSeconds, at: now.UnixNano()}
 	}
 }
 
