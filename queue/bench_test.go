@@ -157,3 +157,57 @@ func BenchmarkPool(b *testing.B) {
 		head = (head + 1) % len(open)
 	}
 }
+
+// tickMachine returns a machine with n sessions waiting in the default
+// queue, one second apart, and one available agent busy with another chat,
+// after a first tick told every customer its place; and the time of that
+// tick.
+func tickMachine(b *testing.B, n int) (*Machine, time.Time) {
+	m := NewMachine()
+	m.SetAgent("amy", 1, false)
+	m.Connected("amy")
+	m.Hold("amy", "other")
+	m.SetStatus("amy", parley.StatusAvailable, nil)
+	for i, id := range benchIDs("w", n) {
+		m.Enqueue(id, "c", t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	now := t0.Add(time.Minute)
+	if got := len(m.Tick(now)); got < n {
+		b.Fatalf("first tick: %d effects, want at least %d", got, n)
+	}
+	return m, now
+}
+
+// BenchmarkMachineTickQuiet measures a tick when nothing changed but time
+// passed: the drift check of wait estimates is all it does.
+func BenchmarkMachineTickQuiet(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			m, now := tickMachine(b, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				now = now.Add(time.Second)
+				m.Tick(now)
+			}
+		})
+	}
+}
+
+// BenchmarkMachineTickJoin measures a tick after one more session joined
+// the tail of a queue of n.
+func BenchmarkMachineTickJoin(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			m, now := tickMachine(b, n)
+			ids := benchIDs("j", b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				now = now.Add(time.Second)
+				m.Enqueue(ids[i], "c", now)
+				m.Tick(now)
+			}
+		})
+	}
+}

@@ -32,6 +32,42 @@ const (
 	ewtBuckets = int(EWTWindow/ewtBucket) + 1
 )
 
+// A waiting customer is told its place again, though its position and
+// the agents available for its queue did not change, when its estimate
+// drifted: it differs from the one last told by at least EWTDriftMin and
+// by at least EWTDriftPercent of the old value (so 0 -> 15 s, 60 s ->
+// 75 s and 600 s -> 480 s are told; 600 s -> 560 s and 10 s -> 20 s are
+// not), and EWTDriftEvery has passed since the customer was last told
+// anything. Pushes for a new position or a new number of agents available
+// are not held back.
+const (
+	// EWTDriftMin is the least change of an estimate worth telling.
+	EWTDriftMin = 15 * time.Second
+	// EWTDriftPercent is the least change of an estimate worth telling,
+	// in percent of the estimate last told.
+	EWTDriftPercent = 20
+	// EWTDriftEvery is the least time between a push to a customer and a
+	// push to it for a drifted estimate only.
+	EWTDriftEvery = 10 * time.Second
+	// ewtDriftScan bounds the drift check of a tick at which nothing else
+	// changed: per queue, the first ewtDriftScan positions and the next
+	// ewtDriftScan sessions after a cursor that goes round the queue, so
+	// at most 2*ewtDriftScan sessions per queue. Elsewhere customers are
+	// checked at least once every Len/ewtDriftScan ticks, and at every tick
+	// that changed their queue.
+	ewtDriftScan = 64
+)
+
+// drifted reports whether an estimate moved from old to now enough to be
+// told again (see EWTDriftMin).
+func drifted(old, now int) bool {
+	d := now - old
+	if d < 0 {
+		d = -d
+	}
+	return d >= int(EWTDriftMin/time.Second) && d*100 >= old*EWTDriftPercent
+}
+
 // svcBucket holds one minute of service history.
 type svcBucket struct {
 	minute     int64 // unix minute the bucket holds; 0 = empty
@@ -118,7 +154,21 @@ func (s *service) estimate(pos, avail int, now time.Time) int {
 	if pos <= 0 || avail <= 0 {
 		return 0
 	}
+	return estimateAt(pos, avail, s.rate(now))
+}
+
+// rate returns the rate at which one available agent frees a slot for
+// the queue, per second, measured over the window that ends at now.
+func (s *service) rate(now time.Time) float64 {
 	n, secs := s.totals(now)
-	rate := (float64(n) + 1) / (secs + EWTPriorGap.Seconds())
+	return (float64(n) + 1) / (secs + EWTPriorGap.Seconds())
+}
+
+// estimateAt returns the wait in seconds of the session that waits for
+// pos slots to free, with avail agents available, at the given rate.
+func estimateAt(pos, avail int, rate float64) int {
+	if pos <= 0 || avail <= 0 {
+		return 0
+	}
 	return int(math.Round(float64(pos) / (float64(avail) * rate)))
 }

@@ -19,6 +19,9 @@ type lane struct {
 	// customers were last told.
 	lastAvail int
 	svc       service
+	// cursor is the session the next quiet tick's drift check goes on
+	// from; "" or a session no longer waiting means the front.
+	cursor string
 }
 
 // entry returns a waiting session's entry.
@@ -133,12 +136,13 @@ func (m *Machine) enqueue(sessionID, customerID string, at time.Time, holders in
 }
 
 // Admitted returns a waiting session's position and wait estimate and
-// counts the position as told to its customer (the answer to start
-// carries it). pos is 0 if the session is not waiting.
+// counts both as told to its customer (the answer to start carries them)
+// at the latest time the machine was given. pos is 0 if the session is
+// not waiting.
 func (m *Machine) Admitted(sessionID string) (pos, ewt int) {
 	pos, ewt = m.Position(sessionID)
 	if pos > 0 {
-		m.lastPos[sessionID] = pos
+		m.told[sessionID] = told{pos: pos, ewt: ewt, at: m.seen.UnixNano()}
 	}
 	return pos, ewt
 }
@@ -293,30 +297,65 @@ func (m *Machine) QueueInfo(now time.Time) parley.QueueInfo {
 
 // Tick tells waiting customers whose position, or whose queue's number of
 // available agents, changed where they are, and agents how the queues
-// stand, if anything changed since the last tick.
+// stand, if anything changed since the last tick. It also tells customers
+// whose wait estimate drifted from the one they were last told (see
+// EWTDriftMin), checking at most 2*ewtDriftScan customers per queue when
+// nothing else changed.
 func (m *Machine) Tick(now time.Time) []Effect {
 	m.observe(now)
 	defer m.markAll()
-	if !m.dirty {
-		return nil
-	}
+	dirty, nowNs := m.dirty, now.UnixNano()
 	m.dirty = false
 	var effs []Effect
 	for _, name := range m.names {
 		l := m.lanes[name]
-		avail, free := m.availFor(name), m.freeFor(name)
+		if l.q.Len() == 0 && !dirty {
+			continue
+		}
+		avail, free, rate := m.availFor(name), m.freeFor(name), l.svc.rate(now)
 		everyone := avail != l.lastAvail // a change concerns every customer waiting here
 		l.lastAvail = avail
-		l.q.Each(func(pos int, e Entry) bool {
-			if everyone || m.lastPos[e.ID] != pos {
-				m.lastPos[e.ID] = pos
-				effs = append(effs, Effect{
-					Kind: EffPosition, Session: e.ID, Customer: m.waiting[e.ID], Position: pos,
-					EWTSeconds: l.svc.estimate(pos-free, avail, now), AgentsAvailable: avail, QueueName: name,
-				})
+		check := func(pos int, e Entry) {
+			t, ok := m.told[e.ID]
+			moved := everyone || !ok || t.pos != pos
+			if !moved && (avail == 0 || nowNs-t.at < int64(EWTDriftEvery)) {
+				return // no estimate, or told too recently
 			}
+			ewt := estimateAt(pos-free, avail, rate)
+			drift := !moved && drifted(t.ewt, ewt)
+			if !moved && !drift {
+				return
+			}
+			m.told[e.ID] = told{pos: pos, ewt: ewt, at: nowNs}
+			effs = append(effs, Effect{
+				Kind: EffPosition, Session: e.ID, Customer: m.waiting[e.ID], Position: pos,
+				EWTSeconds: ewt, AgentsAvailable: avail, QueueName: name, Drift: drift,
+			})
+		}
+		if dirty || everyone {
+			// Positions may have changed anywhere: check everyone.
+			l.q.Each(func(pos int, e Entry) bool { check(pos, e); return true })
+			continue
+		}
+		// Nothing changed since the last tick, which told everyone their
+		// position: told[id].pos is still each session's position. Check
+		// the front, where estimates matter most, and the next stretch
+		// after the cursor.
+		l.q.Each(func(pos int, e Entry) bool {
+			if pos > ewtDriftScan {
+				return false
+			}
+			check(pos, e)
 			return true
 		})
+		l.cursor = l.q.walkFrom(l.cursor, ewtDriftScan, func(e Entry) {
+			if pos := m.told[e.ID].pos; pos > ewtDriftScan {
+				check(pos, e)
+			}
+		})
+	}
+	if !dirty {
+		return effs
 	}
 	if info := m.QueueInfo(now); !info.Equal(m.lastInfo) {
 		m.lastInfo = info
@@ -333,7 +372,7 @@ func (m *Machine) dequeue(id string) {
 	l.q.Remove(id)
 	delete(m.laneOf, id)
 	delete(m.waiting, id)
-	delete(m.lastPos, id)
+	delete(m.told, id)
 	m.dirty = true
 }
 

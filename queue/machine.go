@@ -55,11 +55,21 @@ type Effect struct {
 	Queue parley.QueueInfo
 	// QueueName names the session's queue (EffAssign, EffPosition).
 	QueueName string
+	// Drift comes with EffPosition: the push is sent only because the
+	// wait estimate drifted (see EWTDriftMin), not because the position
+	// or the agents available changed.
+	Drift bool
 	// Routing comes with EffAssign: the decision, for the record.
 	Routing *parley.Routing
 	Err     error
 	At      time.Time
 	Ordered bool
+}
+
+// told is what a waiting customer was last told of its place.
+type told struct {
+	pos, ewt int
+	at       int64 // when, in Unix nanoseconds (cheaper to compare per tick)
 }
 
 // reservation is a slot taken for a session that its session has not yet
@@ -126,7 +136,7 @@ type Machine struct {
 	queueOf map[string]string // open session -> its queue, as told
 	agents  map[string]*machineAgent
 	waiting map[string]string // queued session -> customer
-	lastPos map[string]int    // position each waiting customer was last told
+	told    map[string]told   // what each waiting customer was last told
 	// reserved maps a session to the agents holding a reservation for it.
 	reserved map[string]map[string]*reservation
 	// holders counts the agents holding or reserving each session.
@@ -149,7 +159,7 @@ func NewMachine() *Machine {
 		queueOf:  make(map[string]string),
 		agents:   make(map[string]*machineAgent),
 		waiting:  make(map[string]string),
-		lastPos:  make(map[string]int),
+		told:     make(map[string]told),
 		reserved: make(map[string]map[string]*reservation),
 		holders:  make(map[string]int),
 	}

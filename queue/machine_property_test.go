@@ -330,7 +330,8 @@ func (mm *machineModel) tick() {
 }
 
 // describe renders the machine's effects as the model writes them;
-// summaries are left out (the model does not estimate waits).
+// summaries and pushes for a drifted estimate only are left out (the
+// model does not estimate waits; checkDrift checks those pushes).
 func describe(m *Machine, effs []Effect) []string {
 	var out []string
 	for _, e := range effs {
@@ -342,10 +343,45 @@ func describe(m *Machine, effs []Effect) []string {
 		case EffReject:
 			out = append(out, "reject "+parley.ErrorCode(e.Err))
 		case EffPosition:
+			if e.Drift {
+				continue
+			}
 			out = append(out, fmt.Sprintf("position %s %s %d avail=%d", e.Session, e.QueueName, e.Position, e.AgentsAvailable))
 		}
 	}
 	return out
+}
+
+// checkDrift checks the pushes of effs made at now for a drifted
+// estimate only against the rule (EWTDriftMin): the customer's position
+// is the one the model last told it, an agent is available, the estimate
+// moved enough from the last one pushed, and EWTDriftEvery passed since
+// then. last holds the last push to each session's customer.
+func checkDrift(t *testing.T, ctx string, mm *machineModel, last map[string]told, effs []Effect, now time.Time) {
+	t.Helper()
+	for _, e := range effs {
+		if e.Kind != EffPosition {
+			continue
+		}
+		if e.Drift {
+			prev, ok := last[e.Session]
+			require.True(t, ok, "%s: drift push to %s, never told before", ctx, e.Session)
+			require.Equal(t, mm.lastPos[e.Session], e.Position, "%s: drift push to %s moved it", ctx, e.Session)
+			require.Equal(t, prev.pos, e.Position, "%s: drift push to %s", ctx, e.Session)
+			require.Positive(t, e.AgentsAvailable, "%s: drift push to %s without agents", ctx, e.Session)
+			require.GreaterOrEqual(t, now.Sub(time.Unix(0, prev.at)), EWTDriftEvery, "%s: drift push to %s too soon", ctx, e.Session)
+			d := abs(e.EWTSeconds - prev.ewt)
+			require.True(t, d >= 15 && d*5 >= prev.ewt, "%s: drift push to %s for %d s -> %d s", ctx, e.Session, prev.ewt, e.EWTSeconds)
+		}
+		last[e.Session] = told{pos: e.Position, ewt: e.EWTSeconds, at: now.UnixNano()}
+	}
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // TestMachineProperties runs random operation sequences against a Machine
@@ -395,6 +431,7 @@ func runMachineSequence(t *testing.T, seed uint64) {
 	}
 	now := t0
 	stamps := map[string]time.Time{}
+	told := map[string]told{} // the last push to each session's customer
 	for op := range 150 {
 		ctx := fmt.Sprintf("seed %d op %d", seed, op)
 		now = now.Add(time.Duration(rng.IntN(3)-1) * time.Second) // the clock may go back
@@ -529,6 +566,7 @@ func runMachineSequence(t *testing.T, seed uint64) {
 		}
 		ctx += ": " + desc
 		require.Equal(t, mm.effs, describe(m, effs), "%s: effects", ctx)
+		checkDrift(t, ctx, mm, told, effs, now)
 		for _, e := range effs {
 			if e.Kind != EffAssign {
 				continue

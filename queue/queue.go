@@ -161,3 +161,21 @@ func (q *Queue) Each(fn func(pos int, e Entry) bool) {
 		n = next
 	}
 }
+
+// walkFrom calls fn for at most limit waiting sessions in order, starting
+// with the one with the given ID, or the front if it is not waiting, and
+// returns the ID of the session after the last one visited ("" at the
+// end). fn must not modify the queue.
+func (q *Queue) walkFrom(id string, limit int, fn func(e Entry)) (next string) {
+	n := q.byID[id]
+	if n == nil {
+		n = q.head
+	}
+	for ; n != nil && limit > 0; n, limit = n.next, limit-1 {
+		fn(n.e)
+	}
+	if n == nil {
+		return ""
+	}
+	return n.e.ID
+}
