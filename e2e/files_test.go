@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -172,20 +171,8 @@ func TestConsoleFiles(t *testing.T) {
 // its name.
 func waitPDF(t *testing.T, dir string) string {
 	t.Helper()
-	deadline := time.Now().Add(waitTime)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		entries, err := os.ReadDir(dir)
-		require.NoError(t, err)
-		for _, e := range entries {
-			if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil && strings.HasSuffix(e.Name(), ".pdf") &&
-				bytes.HasPrefix(b, []byte("%PDF-")) && bytes.Contains(b, []byte("%%EOF")) {
-				return e.Name()
-			}
-		}
-		<-tick.C
-	}
-	t.Fatalf("no PDF downloaded in %s within %s", dir, waitTime)
-	return ""
+	name, _ := awaitDownload(t, dir, "PDF", func(name string, b []byte) bool {
+		return strings.HasSuffix(name, ".pdf") && bytes.HasPrefix(b, []byte("%PDF-")) && bytes.Contains(b, []byte("%%EOF"))
+	})
+	return name
 }

@@ -2,11 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -108,7 +104,10 @@ func TestConsolePastConversation(t *testing.T) {
 	texts := t.TempDir()
 	tb.downloadTo(texts)
 	tb.do(chromedp.Click(chromedp.ID("past-txt")))
-	txt := string(waitDownload(t, texts, "transcript-"+sid+".txt"))
+	_, b := awaitDownload(t, texts, "transcript-"+sid+".txt", func(name string, b []byte) bool {
+		return name == "transcript-"+sid+".txt" && len(b) > 0
+	})
+	txt := string(b)
 	require.Contains(t, txt, old[0])
 	require.Contains(t, txt, old[len(old)-1])
 	for _, format := range []string{"pdf", "txt"} {
@@ -134,26 +133,4 @@ func TestConsolePastConversation(t *testing.T) {
 	require.Zero(t, eval[int](tb, `document.querySelectorAll('#past-events li').length`))
 	typeReply(tb, "Welcome back, Cal. I can see what happened.")
 	cal.waitFor("reply", isEvent("message", "Welcome back, Cal. I can see what happened."))
-}
-
-// waitDownload waits until the browser has saved a file named name in dir
-// (Chromium renames it there once it is complete) and returns its content.
-func waitDownload(t *testing.T, dir, name string) []byte {
-	t.Helper()
-	deadline := time.Now().Add(waitTime)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil && len(b) > 0 {
-			return b
-		}
-		<-tick.C
-	}
-	entries, _ := os.ReadDir(dir)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	t.Fatalf("%s not downloaded in %s within %s (found: %s)", name, dir, waitTime, strings.Join(names, ", "))
-	return nil
 }

@@ -244,26 +244,37 @@ func TestWidgetChat(t *testing.T) {
 	}
 }
 
-// waitFile waits for a finished download in dir and returns its text.
-func waitFile(t *testing.T, dir string) string {
+// awaitDownload waits until a file in dir satisfies done (a complete
+// download: browsers write partial files first) and returns its name and
+// contents.
+func awaitDownload(t *testing.T, dir, what string, done func(name string, b []byte) bool) (string, []byte) {
 	t.Helper()
-	deadline := time.Now().Add(waitTime)
+	deadline := time.After(waitTime)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for time.Now().Before(deadline) {
+	for {
 		entries, err := os.ReadDir(dir)
 		require.NoError(t, err)
+		var names []string
 		for _, e := range entries {
-			if strings.HasSuffix(e.Name(), ".txt") {
-				b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-				require.NoError(t, err)
-				return string(b)
+			names = append(names, e.Name())
+			if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil && done(e.Name(), b) {
+				return e.Name(), b
 			}
 		}
-		<-tick.C
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("no %s downloaded in %s within %s (found: %s)", what, dir, waitTime, strings.Join(names, ", "))
+		}
 	}
-	t.Fatalf("no download in %s within %s", dir, waitTime)
-	return ""
+}
+
+// waitFile waits for a downloaded text file in dir and returns its text.
+func waitFile(t *testing.T, dir string) string {
+	t.Helper()
+	_, b := awaitDownload(t, dir, "text file", func(name string, _ []byte) bool { return strings.HasSuffix(name, ".txt") })
+	return string(b)
 }
 
 // fetchHistory returns the texts of a session's messages, as the agent
