@@ -493,10 +493,11 @@ func (s *session) assign(c command) {
 	wasQueued := s.rec.State == parley.StateQueued
 	queuedAt := s.rec.QueuedAt.Time
 	committed, reported := false, false
-	defer func() {
+	report := func() {
 		if reported {
 			return
 		}
+		reported = true
 		switch {
 		case committed:
 			s.hub.disp.assigned(a.ID, s.id)
@@ -505,7 +506,8 @@ func (s *session) assign(c command) {
 		default:
 			s.hub.disp.assignFailed(a.ID, s.id, nil)
 		}
-	}()
+	}
+	defer report()
 	if s.rec.HasAgent(a.ID) {
 		reported = true
 		s.hub.disp.assignFailed(a.ID, s.id, nil)
@@ -527,7 +529,10 @@ func (s *session) assign(c command) {
 		next.AssignedAt = parley.TimeOf(at)
 	}
 	if err := s.commitWith(next, &ev, c.routing); err != nil {
-		// The deferred report requeues a waiting session.
+		// Requeue a waiting session before the agent hears of the
+		// failure: an accept it sends on reading the error must find
+		// the session waiting again, not still reserved.
+		report()
 		s.fail(c, err)
 		return
 	}

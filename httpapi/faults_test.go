@@ -61,7 +61,8 @@ func TestStorageFaultEveryWritePathUnavailable(t *testing.T) {
 	expectUnavailable(t, "accept", ann.expectRe("a1"))
 	fs.on.Store(false)
 	ann.send(frame{"type": "accept", "session_id": id, "req": "a2"})
-	require.Equal(t, "assigned", ann.expectRe("a2").str("type"))
+	a2 := ann.expectRe("a2")
+	require.Equal(t, "assigned", a2.str("type"), "%v", a2)
 
 	// agent send
 	fs.on.Store(true)
