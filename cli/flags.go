@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/parley-chat/parley/parley"
@@ -29,3 +30,31 @@ func (d *durationValue) Set(s string) error {
 
 func (d *durationValue) Type() string   { return "duration" }
 func (d *durationValue) String() string { return parley.FormatDuration(time.Duration(*d)) }
+
+// offDurationValue is a durationValue whose zero turns a feature off, so
+// it also takes the words "off" and "never" for zero, as operators write
+// them in unit files ("--reply-timeout off").
+type offDurationValue time.Duration
+
+func newOffDurationValue(d time.Duration, p *time.Duration) *offDurationValue {
+	*p = d
+	return (*offDurationValue)(p)
+}
+
+func (d *offDurationValue) Set(s string) error {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "off", "never":
+		*d = 0
+		return nil
+	}
+	return (*durationValue)(d).Set(s)
+}
+
+func (d *offDurationValue) Type() string { return "duration" }
+
+func (d *offDurationValue) String() string {
+	if *d == 0 {
+		return "off"
+	}
+	return (*durationValue)(d).String()
+}

@@ -26,10 +26,10 @@ type timerOptions struct {
 }
 
 func (o *timerOptions) addFlags(f *pflag.FlagSet) {
-	f.Var(newDurationValue(time.Minute, &o.agentGrace), "agent-grace", "how long an agent may have no connection before it goes offline and its chats go back to the queue (0: forever)")
-	f.Var(newDurationValue(0, &o.replyTimeout), "reply-timeout", "take a chat back from an agent who has not written to the customer this long after getting it (0: off)")
-	f.Var(newDurationValue(5*time.Minute, &o.inactivityWarning), "inactivity-warning", "warn an active chat whose customer has not answered an agent's message this long (0: no warning)")
-	f.Var(newDurationValue(10*time.Minute, &o.inactivityTimeout), "inactivity-timeout", "end an active chat as inactivity when its customer has not answered an agent's message this long (0: never)")
+	f.Var(newOffDurationValue(time.Minute, &o.agentGrace), "agent-grace", "how long an agent may have no connection before it goes offline and its chats go back to the queue (0 or off: forever)")
+	f.Var(newOffDurationValue(0, &o.replyTimeout), "reply-timeout", "take a chat back from an agent who has not written to the customer this long after getting it (0 or off: never)")
+	f.Var(newOffDurationValue(5*time.Minute, &o.inactivityWarning), "inactivity-warning", "warn an active chat whose customer has not answered an agent's message this long (0 or off: no warning)")
+	f.Var(newOffDurationValue(10*time.Minute, &o.inactivityTimeout), "inactivity-timeout", "end an active chat as inactivity when its customer has not answered an agent's message this long (0 or off: never)")
 }
 
 // chat sets the timers of a chat.Config.

@@ -33,4 +33,19 @@ func TestTimerFlags(t *testing.T) {
 	assert.Equal(t, 90*time.Second, c.ReplyTimeout)
 	assert.Equal(t, time.Minute, c.InactivityWarning)
 	assert.Equal(t, 24*time.Hour, c.InactivityTimeout)
+
+	// The words operators write for zero turn a timer off too.
+	c = parse("--reply-timeout", "90s", "--agent-grace", "never", "--inactivity-warning", "OFF", "--inactivity-timeout", "off")
+	assert.Zero(t, c.AgentGrace)
+	assert.Equal(t, 90*time.Second, c.ReplyTimeout)
+	assert.Zero(t, c.InactivityWarning)
+	assert.Zero(t, c.InactivityTimeout)
+	c = parse("--reply-timeout", "90s", "--reply-timeout", "off")
+	assert.Zero(t, c.ReplyTimeout)
+
+	var l limitOptions
+	f := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	l.addFlags(f)
+	assert.ErrorContains(t, f.Parse([]string{"--reply-timeout", "offf"}), "not a duration")
+	assert.Contains(t, f.FlagUsages(), "(default off)", "help shows a zero timer as off")
 }
