@@ -70,7 +70,7 @@ func (h *Hub) AttachAgent(c Conn, agentID string, gen uint64, req string) (*Clie
 		sessions[i] = h.agentWire(r, seqs[i])
 	}
 	g.open(encode(parley.AgentWelcome{
-		Type: parley.FrameWelcome, Re: req, Agent: snap.info, Sessions: sessions, Queue: snap.queue,
+		Type: parley.FrameWelcome, Re: req, Agent: snap.info, Sessions: sessions, Queue: snap.queue, Limits: h.limits(),
 	}))
 	h.pushCachedContexts(g, sessions)
 	return cl, nil

@@ -43,7 +43,7 @@ func (h *Hub) AttachCustomer(c Conn, cust parley.Customer, req, token string) (*
 		open = &w
 	}
 	g.open(encode(parley.CustomerWelcome{
-		Type: parley.FrameWelcome, Re: req, Customer: cust, OpenSession: open, Token: token,
+		Type: parley.FrameWelcome, Re: req, Customer: cust, OpenSession: open, Token: token, Limits: h.limits(),
 	}))
 	cl := &Client{hub: h, conn: g, customer: &cust}
 	cl.me = parley.Participant{Role: parley.RoleCustomer, ID: cust.ID, Name: cust.Name}

@@ -71,6 +71,11 @@ func withFileDefaults(cfg Config) Config {
 // MaxFileSize returns the largest file UploadFile accepts, in bytes.
 func (h *Hub) MaxFileSize() int64 { return h.cfg.MaxFileSize }
 
+// limits are the sizes the hub accepts, as welcome tells clients.
+func (h *Hub) limits() *parley.Limits {
+	return &parley.Limits{MaxMessageChars: h.cfg.MaxMessageChars, MaxFileSize: h.cfg.MaxFileSize}
+}
+
 // UploadFile shares a file in an open session the viewer is in: it
 // stores the bytes (fsync'd, content-addressed), then the file's record
 // and its file event through the session's goroutine, which gives the

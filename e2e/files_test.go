@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/wsclient"
 )
 
@@ -175,4 +176,60 @@ func waitPDF(t *testing.T, dir string) string {
 		return strings.HasSuffix(name, ".pdf") && bytes.HasPrefix(b, []byte("%PDF-")) && bytes.Contains(b, []byte("%%EOF"))
 	})
 	return name
+}
+
+// withSmallLimits sets a 2,000-byte file limit and 100-character messages.
+func withSmallLimits(o *serverOptions) {
+	o.hub = func(c *chat.Config) { c.MaxFileSize, c.MaxMessageChars = 2000, 100 }
+}
+
+// noUploads fails if the tab posted a file.
+func noUploads(t *testing.T, tb *tab) {
+	t.Helper()
+	for _, u := range tb.requestedURLs() {
+		require.False(t, strings.HasSuffix(u, "/files"), "the file was uploaded: %s", u)
+	}
+}
+
+// TestFilesTooLargeRefusedBeforeUpload: the widget and the console learn
+// the server's limits from welcome. A file over the size limit is refused
+// with its size and the limit, without being uploaded (the server would
+// cut the upload off, which browsers show as a dropped connection), and
+// the composers take no more characters than a message may hold.
+func TestFilesTooLargeRefusedBeforeUpload(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "scan.png")
+	require.NoError(t, os.WriteFile(big, bytes.Repeat([]byte{0x89}, 5000), 0o600))
+
+	t.Run("widget", func(t *testing.T) {
+		srv := newServer(t, withSmallLimits)
+		tb := newTab(t)
+		tb.do(chromedp.Navigate(srv.hostPage(srv.customerToken("u-big", "Bea"))), chromedp.WaitVisible(chromedp.CSS("#parley-launcher")))
+		tb.do(chromedp.Click(chromedp.CSS("#parley-launcher")))
+		tb.frameWaitVisible("#attach-btn")
+		tb.frameSend("Here comes a scan")
+		tb.waitBubble("Here comes a scan")
+		tb.frameWaitJS(`document.getElementById('msg').maxLength === 100`)
+		tb.frameDo("#file-input", func(sel chromedp.CSS, in chromedp.QueryOption) chromedp.Action[chromedp.Void] {
+			return chromedp.SetUploadFiles(sel, []string{big}, in)
+		})
+		tb.frameWaitText("#banner", "scan.png was not sent: it is 5 KB, and files may be at most 2 KB.")
+		tb.screenshot("widget-file-too-large")
+		noUploads(t, tb)
+	})
+
+	t.Run("console", func(t *testing.T) {
+		tb, srv := consoleSetup(t, withSmallLimits)
+		email, password := srv.addAgent("Lee", 2)
+		consoleSignIn(tb, srv.URL, email, password)
+		consoleStatus(tb, "available")
+		cust, _ := srv.customerWS(srv.customerToken("u-big2", "Cal"))
+		cust.send(wsclient.Frame{"type": "start", "req": "s"})
+		cust.expect("session")
+		tb.waitText("#convo-name", "Cal")
+		tb.waitJS(`document.getElementById('reply').maxLength === 100`)
+		tb.do(chromedp.SetUploadFiles(chromedp.ID("file-input"), []string{big}))
+		tb.waitText("#toast", "scan.png was not sent: it is 5 KB, and files may be at most 2 KB.")
+		noUploads(t, tb)
+	})
 }

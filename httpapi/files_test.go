@@ -345,3 +345,29 @@ func TestFilesUploadRateLimit(t *testing.T) {
 
 	assert.Contains(t, scrape(t, h), `parley_limits_hit_total{limit="uploads_per_minute"} 1`)
 }
+
+// TestWelcomeTellsLimits: both welcomes carry the limits the server
+// enforces, as configured, so a user interface can refuse too long a
+// message or too large a file before sending it; and those are the limits
+// enforced.
+func TestWelcomeTellsLimits(t *testing.T) {
+	h := newHarness(t)
+	h.hubConfig = func(c *chat.Config) { c.MaxFileSize = 1000; c.MaxMessageChars = 50 }
+	h.restart()
+	h.putAgent("Lim", 2)
+	_, aw := h.agentConn(h.login("Lim"))
+	cust, cw := h.customer("u-limits")
+	for who, w := range map[string]frame{"agent": aw, "customer": cw} {
+		l := w.obj("limits")
+		require.NotNil(t, l, "%s welcome %v", who, w)
+		assert.EqualValues(t, 1000, l["max_file_size"], "%s", who)
+		assert.EqualValues(t, 50, l["max_message_chars"], "%s", who)
+	}
+
+	cust.send(frame{"type": "start", "req": "s"})
+	sid := cust.expectRe("s").obj("session").str("id")
+	cust.send(frame{"type": "send", "session_id": sid, "text": strings.Repeat("x", 51), "client_msg_id": "m", "req": "long"})
+	assert.Equal(t, "error", cust.expectRe("long").str("type"))
+	code, _ := h.upload("/v1/customer/sessions/"+sid+"/files", h.customerToken("u-limits"), "big.txt", bytes.Repeat([]byte("a"), 1001))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, code)
+}

@@ -117,6 +117,19 @@ type CustomerWelcome struct {
 	// Token is set for anonymous visitors: the server-signed token to
 	// resume with later.
 	Token string `json:"token,omitempty"`
+	// Limits tells the client what the server refuses, so it can say so
+	// before sending.
+	Limits *Limits `json:"limits,omitempty"`
+}
+
+// Limits are the sizes a server accepts from a client, sent in welcome so
+// a user interface can refuse too long a message or too large a file
+// before sending it.
+type Limits struct {
+	// MaxMessageChars is the longest message text, in characters.
+	MaxMessageChars int `json:"max_message_chars"`
+	// MaxFileSize is the largest file an upload may carry, in bytes.
+	MaxFileSize int64 `json:"max_file_size"`
 }
 
 // AgentInfo is an agent's own view of itself.
@@ -158,6 +171,8 @@ type AgentWelcome struct {
 	Agent    AgentInfo `json:"agent"`
 	Sessions []Session `json:"sessions"`
 	Queue    QueueInfo `json:"queue"`
+	// Limits is as in CustomerWelcome.
+	Limits *Limits `json:"limits,omitempty"`
 }
 
 // SessionFrame carries one session.

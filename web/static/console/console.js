@@ -26,6 +26,7 @@ const S = {
   active: 0,
   capacity: 0,
   queue: { waiting: 0, oldest: 0, at: Date.now() },
+  limits: null, // the server's limits, from welcome
   queueList: null, // waiting sessions from queue_list; null when unknown
   queueListSupported: true, // false once the server says it has no queue_list
   prev: new Map(), // customer id -> {state: 'loading'|'ok'|'unsupported'|'error', sessions, at}
@@ -206,6 +207,10 @@ S.previousSessions = previousSessions;
 async function onWelcome(w) {
   const before = S.agent ? S.status : null;
   S.agent = w.agent;
+  if (w.limits) {
+    S.limits = w.limits;
+    if (w.limits.max_message_chars > 0) $('reply').maxLength = w.limits.max_message_chars;
+  }
   // Status lives in the server's memory: a restarted server says offline.
   // Put back what the agent had chosen, so nobody stops getting chats
   // because the server was upgraded.
@@ -681,6 +686,7 @@ function wire() {
   initTransfer(S, command, view.toast);
   initFiles({
     token: () => S.token, currentSession: () => S.current, onError: view.toast,
+    maxFileSize: () => S.limits && S.limits.max_file_size,
     uploadSession: () => { const c = S.chats.get(S.current); return c && !c.closed ? c.id : null; },
   });
   setInterval(() => { if (!$('app').hidden) view.renderQueueClock(S); }, 1000);

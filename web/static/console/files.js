@@ -6,7 +6,7 @@
 // never appears in a URL. Names only ever go in as text (dom.js).
 
 import { h, clock, dateTime } from './dom.js';
-import { isImage, size, clipIcon } from '/shared/filekit.js';
+import { isImage, size, clipIcon, tooLarge } from '/shared/filekit.js';
 
 
 const blobs = new Map(); // "session/file" -> Promise of a blob: URL
@@ -75,7 +75,8 @@ export function fileEl(e, ctx) {
 /**
  * initFiles adds the attach button, drag and drop and the PDF button.
  * opts: {token(), uploadSession() (the current chat if the agent may write
- * in it, else null), currentSession(), onError(msg)}.
+ * in it, else null), currentSession(), onError(msg), maxFileSize() (the
+ * server's limit in bytes, from welcome; larger files are refused here)}.
  */
 export function initFiles(opts) {
   const input = h('input', { type: 'file', id: 'file-input', hidden: true });
@@ -141,7 +142,11 @@ export function initFiles(opts) {
   function add(files) {
     const sid = opts.uploadSession();
     if (!sid) { opts.onError('Open a chat you are in to attach files.'); return; }
-    for (const file of files) queue.push({ file, sid });
+    for (const file of files) {
+      const refused = tooLarge(file, opts.maxFileSize && opts.maxFileSize());
+      if (refused) opts.onError(refused);
+      else queue.push({ file, sid });
+    }
     next();
   }
   attach.addEventListener('click', () => input.click());

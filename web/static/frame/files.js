@@ -4,7 +4,7 @@
 // Authorization header; what comes back is shown through blob: URLs, so a
 // token never appears in a URL. Names are only ever inserted as text.
 
-import { isImage, size, clipIcon } from '/shared/filekit.js';
+import { isImage, size, clipIcon, tooLarge } from '/shared/filekit.js';
 
 const blobs = new Map(); // "session/file" -> Promise of a blob: URL
 
@@ -84,7 +84,8 @@ export function fileBody(ev, ctx) {
 /**
  * initUploads adds the attach button to the composer and drag and drop to
  * the frame. opts: {composer, dropZone, sessionID() (null without an open
- * session), headers(), onError(msg), onDone()}.
+ * session), headers(), onError(msg), onDone(), maxFileSize() (the server's
+ * limit in bytes, from welcome; larger files are refused here)}.
  */
 export function initUploads(opts) {
   const input = el('input');
@@ -151,7 +152,11 @@ export function initUploads(opts) {
   }
 
   function add(files) {
-    for (const f of files) queue.push(f);
+    for (const f of files) {
+      const refused = tooLarge(f, opts.maxFileSize && opts.maxFileSize());
+      if (refused) opts.onError(refused);
+      else queue.push(f);
+    }
     next();
   }
 

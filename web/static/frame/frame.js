@@ -27,6 +27,7 @@ const S = {
   token: null, // the host's customer token (identify)
   visitor: null, // an anonymous visitor's token
   queue: null, // the queue new sessions start in (Parley('queue', name))
+  limits: null, // the server's limits, from welcome
   open: false,
   ws: null,
   welcomed: false,
@@ -224,12 +225,22 @@ function onFrame(f) {
   }
 }
 
+// applyLimits keeps the server's limits from welcome: the composer takes
+// no more than a message may hold, and files.js refuses files over the
+// size limit before uploading them.
+function applyLimits(limits) {
+  if (!limits) return;
+  S.limits = limits;
+  if (limits.max_message_chars > 0) ui.msg.maxLength = limits.max_message_chars;
+}
+
 function onWelcome(f) {
   S.welcomed = true;
   S.attempt = 0;
   S.connId++;
   S.helloError = '';
   setBanner('');
+  applyLimits(f.limits);
   if (f.token) {
     S.visitor = f.token;
     toParent({ type: 'visitor', token: f.token });
@@ -779,6 +790,7 @@ document.addEventListener('keydown', (e) => {
 initUploads({
   composer: ui.composer, dropZone: document.querySelector('.app'), headers: authHeaders,
   sessionID: () => (S.session && S.session.state !== 'ended' && !S.stopped ? S.session.id : null),
+  maxFileSize: () => S.limits && S.limits.max_file_size,
   onError: setBanner, onDone: () => setBanner(''),
 });
 

@@ -16,6 +16,17 @@ export function size(n) {
 }
 
 /**
+ * tooLarge returns why file may not be sent when it is larger than max
+ * bytes (the server's limit, from welcome), or '' when it may be sent or
+ * the limit is not known. Refusing here spares the user an upload the
+ * server would cut off with a dropped connection.
+ */
+export function tooLarge(file, max) {
+  if (!(max > 0) || file.size <= max) return '';
+  return `${file.name} was not sent: it is ${size(file.size)}, and files may be at most ${size(max)}.`;
+}
+
+/**
  * clipIcon returns a paperclip drawn as SVG (the path of Feather's
  * "paperclip" icon, MIT licence), so no emoji font is needed.
  */
