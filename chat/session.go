@@ -431,6 +431,9 @@ func (s *session) commitWith(next *parley.SessionRecord, ev *parley.Event, routi
 		s.hub.log.Error("store session change", "session", s.id, "kind", ev.Kind, "err", err)
 		return err
 	}
+	if hook := s.hub.hooks.committed; hook != nil {
+		hook(s, next)
+	}
 	s.rec = next
 	s.lastSeq = ev.Seq
 	s.remember(*ev)

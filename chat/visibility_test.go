@@ -1,0 +1,67 @@
+package chat
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley/parley"
+)
+
+// The tests of this file check that what a client is told is true for the
+// command it sends the moment it is told: each acts from a point where
+// storage and the live state could disagree.
+
+// sessionAnswer decodes a session frame, or fails the test with the frame.
+func sessionAnswer(t *testing.T, frame string) parley.Session {
+	t.Helper()
+	var f parley.SessionFrame
+	require.NoError(t, json.Unmarshal([]byte(frame), &f))
+	require.Equal(t, parley.FrameSession, f.Type, "the answer is %s", frame)
+	return f.Session
+}
+
+// welcomeOpenSession decodes a customer welcome's open session.
+func welcomeOpenSession(t *testing.T, frame string) *parley.Session {
+	t.Helper()
+	var w parley.CustomerWelcome
+	require.NoError(t, json.Unmarshal([]byte(frame), &w))
+	require.Equal(t, parley.FrameWelcome, w.Type, "the first frame is %s", frame)
+	return w.OpenSession
+}
+
+// TestStartRightAfterEndIsStoredGetsNewSession: a second tab of the
+// customer connects the moment the end of its session is stored, before
+// the session is unregistered. Its welcome shows no open session, so it
+// starts one at once: that start must get a new queued session. Before,
+// it was answered with the session that had just ended.
+func TestStartRightAfterEndIsStoredGetsNewSession(t *testing.T) {
+	h, _ := openHub(t)
+	tabA, recA := customer(t, h, "c")
+	old := startSession(t, h, tabA, recA)
+
+	recB := newRecorder()
+	var once sync.Once
+	h.hooks.committed = func(s *session, next *parley.SessionRecord) {
+		if s != old || next.Open() {
+			return
+		}
+		once.Do(func() {
+			tabB, err := h.AttachCustomer(recB, parley.Customer{ID: "c", Name: "Customer c"}, "hello", "")
+			require.NoError(t, err)
+			if open := welcomeOpenSession(t, recB.all()[0]); open != nil {
+				t.Errorf("the welcome shows session %s (%s) after its end was stored", open.ID, open.State)
+			}
+			tabB.Handle(&parley.Inbound{Type: parley.FrameStart, Req: "b1"})
+		})
+	}
+	tabA.Handle(&parley.Inbound{Type: parley.FrameEnd, Req: "end"})
+	recA.wait(t, `"re":"end"`)
+
+	got := sessionAnswer(t, recB.wait(t, `"re":"b1"`))
+	assert.NotEqual(t, old.id, got.ID, "the start was answered with the session that ended")
+	assert.Equal(t, parley.StateQueued, got.State)
+}
