@@ -38,7 +38,10 @@ func (h *Hub) AttachCustomer(c Conn, cust parley.Customer, req, token string) (*
 	if hook := h.disp.hooks.customerRead; hook != nil {
 		hook(cust.ID)
 	}
-	if rec != nil {
+	// A session stored but not yet registered (its start is under way)
+	// cannot take commands yet: the welcome leaves it out, and the
+	// customer hears of it from its pushes, or gets it by starting.
+	if rec != nil && h.session(rec.ID) != nil {
 		w := h.wire(rec, last)
 		open = &w
 	}

@@ -65,3 +65,36 @@ func TestStartRightAfterEndIsStoredGetsNewSession(t *testing.T) {
 	assert.NotEqual(t, old.id, got.ID, "the start was answered with the session that ended")
 	assert.Equal(t, parley.StateQueued, got.State)
 }
+
+// TestWelcomeDuringStartShowsOnlyALiveSession: a second tab of the
+// customer connects the moment a start of its first tab is stored, before
+// the new session is registered, and acts on its welcome at once: it
+// resumes the open session the welcome shows, or starts one if it shows
+// none. Either way it must end up in the new session. Before, the welcome
+// showed the stored session, and the resume was refused with "Session ...
+// has ended" because the session was not registered yet.
+func TestWelcomeDuringStartShowsOnlyALiveSession(t *testing.T) {
+	h, _ := openHub(t)
+	tabA, recA := customer(t, h, "c")
+
+	recB := newRecorder()
+	var once sync.Once
+	var started string
+	h.hooks.startStored = func(id string) {
+		once.Do(func() {
+			started = id
+			tabB, err := h.AttachCustomer(recB, parley.Customer{ID: "c", Name: "Customer c"}, "hello", "")
+			require.NoError(t, err)
+			if open := welcomeOpenSession(t, recB.all()[0]); open != nil {
+				tabB.Handle(&parley.Inbound{Type: parley.FrameResume, SessionID: open.ID, Req: "b1"})
+				return
+			}
+			tabB.Handle(&parley.Inbound{Type: parley.FrameStart, Req: "b1"})
+		})
+	}
+	tabA.Handle(&parley.Inbound{Type: parley.FrameStart, Req: "start"})
+	recA.wait(t, `"re":"start"`)
+
+	got := sessionAnswer(t, recB.wait(t, `"re":"b1"`))
+	assert.Equal(t, started, got.ID)
+}
