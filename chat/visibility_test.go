@@ -2,6 +2,7 @@ package chat
 
 import (
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 
@@ -97,4 +98,49 @@ func TestWelcomeDuringStartShowsOnlyALiveSession(t *testing.T) {
 
 	got := sessionAnswer(t, recB.wait(t, `"re":"b1"`))
 	assert.Equal(t, started, got.ID)
+}
+
+// onFrameConn is a recorder that calls on, once, with the first frame it
+// is sent that contains match, before anything else the server does
+// after sending it: as a client that acts the moment it reads the frame.
+type onFrameConn struct {
+	*recorder
+	match string
+	on    func(frame string)
+	once  sync.Once
+}
+
+// Send runs on before it records the frames, so a test that waits for
+// the frame finds on done.
+func (c *onFrameConn) Send(frames ...[]byte) bool {
+	for _, f := range frames {
+		if strings.Contains(string(f), c.match) {
+			c.once.Do(func() { c.on(string(f)) })
+		}
+	}
+	return c.recorder.Send(frames...)
+}
+
+// TestSendCountedBeforeItsAck reads the hub's stats the moment a send is
+// acknowledged, and again when its duplicate is: each must already count
+// the message (a scrape of /metrics right after an ack must see it).
+// Before, the counters went up only after the ack was sent, so a client
+// (TestMetrics) could read them one short.
+func TestSendCountedBeforeItsAck(t *testing.T) {
+	h, _ := openHub(t)
+	cust, crec := customer(t, h, "c")
+	startSession(t, h, cust, crec)
+
+	var atAck, atDup Stats
+	conn := &onFrameConn{recorder: newRecorder(), match: `"re":"m1"`, on: func(string) { atAck = h.Stats() }}
+	cust.conn = conn
+	send(cust, "m1")
+	conn.wait(t, `"re":"m1"`)
+	assert.Equal(t, uint64(1), atAck.Messages, "messages counted when the ack was sent")
+
+	dup := &onFrameConn{recorder: newRecorder(), match: `"re":"m2"`, on: func(string) { atDup = h.Stats() }}
+	cust.conn = dup
+	cust.Handle(&parley.Inbound{Type: parley.FrameSend, Req: "m2", Text: "text m1", ClientMsgID: "m1"})
+	require.Contains(t, dup.wait(t, `"re":"m2"`), `"duplicate":true`)
+	assert.Equal(t, uint64(1), atDup.Duplicates, "duplicates counted when the ack was sent")
 }
