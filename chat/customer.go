@@ -38,7 +38,10 @@ func (h *Hub) AttachCustomer(c Conn, cust parley.Customer, req, token string) (*
 	if hook := h.disp.hooks.customerRead; hook != nil {
 		hook(cust.ID)
 	}
-	if rec != nil {
+	// A session stored but not yet registered (its start is under way)
+	// cannot take commands yet: the welcome leaves it out, and the
+	// customer hears of it from its pushes, or gets it by starting.
+	if rec != nil && h.session(rec.ID) != nil {
 		w := h.wire(rec, last)
 		open = &w
 	}
@@ -136,7 +139,12 @@ func (cl *Client) start(req, queueName string) error {
 	queueName = parley.QueueOrDefault(queueName)
 	h := cl.hub
 	if s := h.openSessionOf(cl.customer.ID); s != nil {
-		return cl.replyOpen(s.id, req)
+		// A session stays registered for a moment after its end is
+		// stored: one stored as ended is gone, and the customer, who may
+		// already have read so, gets a new session.
+		if answered, err := cl.replyOpen(s.id, req); answered || err != nil {
+			return err
+		}
 	}
 	now := parley.TimeOf(h.now())
 	rec := &parley.SessionRecord{
@@ -179,11 +187,16 @@ func (cl *Client) start(req, queueName string) error {
 			return err
 		}
 		if open != nil {
-			return cl.replyOpen(open.ID, req)
+			if answered, rerr := cl.replyOpen(open.ID, req); answered || rerr != nil {
+				return rerr
+			}
 		}
 		return err
 	} else if err != nil {
 		return err
+	}
+	if hook := h.hooks.startStored; hook != nil {
+		hook(rec.ID)
 	}
 	s, err := h.spawn(rec, lastSeq, &command{kind: cmdStart, conn: cl.conn, req: req, event: ev})
 	if err != nil {
@@ -197,11 +210,12 @@ func (cl *Client) start(req, queueName string) error {
 	return nil
 }
 
-// replyOpen answers start with the customer's existing open session.
-func (cl *Client) replyOpen(id, req string) error {
+// replyOpen answers start with the customer's existing open session. It
+// answers nothing and reports false if the session is stored as ended.
+func (cl *Client) replyOpen(id, req string) (answered bool, err error) {
 	var rec *parley.SessionRecord
 	var last uint64
-	err := cl.hub.db.View(func(tx *storage.Tx) error {
+	err = cl.hub.db.View(func(tx *storage.Tx) error {
 		var err error
 		if rec, err = tx.Session(id); err != nil {
 			return err
@@ -210,10 +224,13 @@ func (cl *Client) replyOpen(id, req string) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return false, err
+	}
+	if !rec.Open() {
+		return false, nil
 	}
 	cl.conn.Send(encode(parley.SessionFrame{Type: parley.FrameSession, Re: req, Session: cl.hub.wire(rec, last)}))
-	return nil
+	return true, nil
 }
 
 // announce is a new session's first act: queue it, answer the start with

@@ -219,6 +219,12 @@ type testHooks struct {
 	handle func(batch []command)
 	// spawned runs in start right after a new session is registered.
 	spawned func(s *session)
+	// startStored runs in start right after a new session is stored,
+	// before it is registered.
+	startStored func(id string)
+	// committed runs in a session's worker right after a change of its
+	// record is stored, before the change is current.
+	committed func(s *session, next *parley.SessionRecord)
 }
 
 // errShuttingDown refuses commands and new sessions once Close began.

@@ -327,20 +327,21 @@ func (s *session) storeSends(batch []command) {
 			s.fail(c, parley.Errorf(parley.EConflict, "client_msg_id %q is already used in this session.", c.cmid))
 			continue
 		}
-		if !dups[i] {
-			// Timers first: once the sender holds the ack, the clock
-			// its message started is running.
+		// Timers and counters first: once the sender holds the ack, the
+		// clock its message started is running and metrics count it.
+		if dups[i] {
+			s.hub.count.duplicates.Add(1)
+		} else {
 			s.noteMessage(ev)
+			s.hub.count.messages.Add(1)
 		}
 		c.conn.Send(encode(parley.SentFrame{
 			Type: parley.FrameSent, Re: c.req, SessionID: s.id, ClientMsgID: ev.ClientMsgID,
 			Seq: ev.Seq, ID: ev.ID, At: ev.At, Duplicate: dups[i],
 		}))
 		if dups[i] {
-			s.hub.count.duplicates.Add(1)
 			continue
 		}
-		s.hub.count.messages.Add(1)
 		s.lastSeq = ev.Seq
 		s.remember(ev)
 		s.publish(ev, nil)
@@ -430,6 +431,9 @@ func (s *session) commitWith(next *parley.SessionRecord, ev *parley.Event, routi
 	if err != nil {
 		s.hub.log.Error("store session change", "session", s.id, "kind", ev.Kind, "err", err)
 		return err
+	}
+	if hook := s.hub.hooks.committed; hook != nil {
+		hook(s, next)
 	}
 	s.rec = next
 	s.lastSeq = ev.Seq
