@@ -3,6 +3,7 @@ package chat
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/parley-chat/parley/parley"
@@ -289,12 +290,26 @@ func (h *Hub) live(v Viewer, id string) (*session, error) {
 		}
 		return s, nil
 	}
+	var open bool
 	err := h.db.View(func(tx *storage.Tx) error {
-		_, err := h.sessionFor(tx, v, id)
+		r, err := h.sessionFor(tx, v, id)
+		open = err == nil && r.Open()
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	if open {
+		// Stored but not registered: its start is under way (or its
+		// goroutine could not be started, and the next server start
+		// recovers it). It has not ended: ask the client to retry.
+		e := parley.Errorf(parley.EUnavailable, "Session %s is starting; try again in a moment.", id)
+		e.RetryAfter = startingRetry
+		return nil, e
+	}
 	return nil, parley.Errorf(parley.EConflict, "Session %s has ended.", id)
 }
+
+// startingRetry is how long a client is told to wait before it retries a
+// command for a session whose start is under way.
+const startingRetry = 200 * time.Millisecond

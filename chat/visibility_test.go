@@ -144,3 +144,31 @@ func TestSendCountedBeforeItsAck(t *testing.T) {
 	require.Contains(t, dup.wait(t, `"re":"m2"`), `"duplicate":true`)
 	assert.Equal(t, uint64(1), atDup.Duplicates, "duplicates counted when the ack was sent")
 }
+
+// TestResumeDuringStartIsRetried: a second tab resumes a session the
+// moment its start is stored, before it is registered (it learned the id
+// from the sessions list, read from storage). The session has not ended:
+// the resume is answered unavailable with a retry hint, and the retry,
+// once the start is done, resumes it. Before, the answer was conflict,
+// "Session ... has ended".
+func TestResumeDuringStartIsRetried(t *testing.T) {
+	h, _ := openHub(t)
+	tabA, recA := customer(t, h, "c")
+	tabB, recB := customer(t, h, "c")
+	var started string
+	h.hooks.startStored = func(id string) {
+		started = id
+		tabB.Handle(&parley.Inbound{Type: parley.FrameResume, SessionID: id, Req: "b1"})
+	}
+	tabA.Handle(&parley.Inbound{Type: parley.FrameStart, Req: "start"})
+	recA.wait(t, `"re":"start"`)
+
+	f := decodeFrame(t, recB.wait(t, `"re":"b1"`))
+	assert.Equal(t, parley.FrameError, f.Type)
+	assert.Equal(t, parley.EUnavailable, f.Code, "the session has not ended")
+	assert.Contains(t, recB.wait(t, `"re":"b1"`), `"retry_after_ms":200`)
+
+	h.hooks.startStored = nil
+	tabB.Handle(&parley.Inbound{Type: parley.FrameResume, SessionID: started, Req: "b2"})
+	assert.Equal(t, started, sessionAnswer(t, recB.wait(t, `"re":"b2"`)).ID)
+}

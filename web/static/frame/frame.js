@@ -345,6 +345,13 @@ function onError(f) {
     if (f.code === 'conflict' && S.session) {
       // Ended meanwhile: read its end from history.
       send({ type: 'history', session_id: S.session.id, limit: 50, req: 'tail' });
+    } else if (f.code === 'unavailable' && S.session) {
+      // Not ready (its start is under way, or the server's disk is
+      // failing): try again on this connection after the hint.
+      const conn = S.connId, id = S.session.id;
+      setTimeout(() => {
+        if (S.connId === conn && S.welcomed && !S.resuming && S.session && S.session.id === id) resume();
+      }, f.retry_after_ms || 1000);
     }
   } else if (re.startsWith('send:')) {
     const p = S.pending.find((x) => 'send:' + x.cmid === re);
