@@ -65,16 +65,33 @@ func (h *Hub) ConnectorSend(ctx context.Context, key string, m ConnectorMessage)
 		return parley.SentFrame{}, err
 	}
 	cust := parley.Customer{ID: ConnectorPrefix + k.Name + ":" + id, Name: name}
+	// A session whose end is stored stays registered for a moment; a send
+	// that reaches it then is refused as ended. Its message was not
+	// stored, so it goes to a new session: one retry, with the ended
+	// session no longer taken for the customer's open one.
+	f, ended, err := h.connectorSendOnce(ctx, cust, m)
+	if ended {
+		f, _, err = h.connectorSendOnce(ctx, cust, m)
+	}
+	return f, err
+}
+
+// connectorSendOnce sends m into cust's open session, started if there is
+// none. ended reports that the session had ended before it took m.
+func (h *Hub) connectorSendOnce(ctx context.Context, cust parley.Customer, m ConnectorMessage) (f parley.SentFrame, ended bool, err error) {
 	conn := newReplyConn()
 	cl := &Client{hub: h, conn: conn, customer: &cust}
 	cl.me = parley.Participant{Role: parley.RoleCustomer, ID: cust.ID, Name: cust.Name}
 	s := h.openSessionOf(cust.ID)
+	if s != nil && h.storedEnded(s.id) {
+		s = nil // start makes a new one
+	}
 	if s == nil {
 		if err := cl.start("start", m.Queue); err != nil {
-			return parley.SentFrame{}, err
+			return f, false, err
 		}
 		if s = h.openSessionOf(cust.ID); s == nil {
-			return parley.SentFrame{}, parley.Errorf(parley.EConflict, "The session ended at once; send again.")
+			return f, false, parley.Errorf(parley.EConflict, "The session ended at once; send again.")
 		}
 	}
 	s.post(command{kind: cmdSend, conn: conn, req: "send", from: cl.me, text: m.Text, cmid: m.ClientMsgID})
@@ -86,18 +103,28 @@ func (h *Hub) ConnectorSend(ctx context.Context, key string, m ConnectorMessage)
 			Message string `json:"message"`
 		}
 		if err := json.Unmarshal(raw, &probe); err != nil {
-			return parley.SentFrame{}, err
+			return f, false, err
 		}
 		if probe.Type == parley.FrameError {
-			return parley.SentFrame{}, parley.Errorf(probe.Code, "%s", probe.Message)
+			return f, probe.Code == parley.EConflict && h.storedEnded(s.id), parley.Errorf(probe.Code, "%s", probe.Message)
 		}
-		var f parley.SentFrame
 		err := json.Unmarshal(raw, &f)
 		f.Re = ""
-		return f, err
+		return f, false, err
 	case <-ctx.Done():
-		return parley.SentFrame{}, parley.Errorf(parley.EUnavailable, "The session did not answer in time; send again with the same client_msg_id.")
+		return f, false, parley.Errorf(parley.EUnavailable, "The session did not answer in time; send again with the same client_msg_id.")
 	}
+}
+
+// storedEnded reports whether the session is stored as ended.
+func (h *Hub) storedEnded(id string) bool {
+	var ended bool
+	_ = h.db.View(func(tx *storage.Tx) error {
+		r, err := tx.Session(id)
+		ended = err == nil && !r.Open()
+		return nil
+	})
+	return ended
 }
 
 // replyConn is the Conn of a connector request: it keeps the answer to

@@ -5,11 +5,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley/parley"
+	"github.com/parley-chat/parley/storage"
 )
 
 // The tests of this file check that what a client is told is true for the
@@ -171,4 +173,52 @@ func TestResumeDuringStartIsRetried(t *testing.T) {
 	h.hooks.startStored = nil
 	tabB.Handle(&parley.Inbound{Type: parley.FrameResume, SessionID: started, Req: "b2"})
 	assert.Equal(t, started, sessionAnswer(t, recB.wait(t, `"re":"b2"`)).ID)
+}
+
+// TestConnectorSendToEndingSessionGoesToNewSession: a connector message
+// reaches the customer's session right behind its end. The message was
+// not stored in the ended session, so it goes to a new one. Before, the
+// connector was answered conflict ("has ended") and had to send again.
+func TestConnectorSendToEndingSessionGoesToNewSession(t *testing.T) {
+	h, db := openHub(t)
+	const key = "pk_test-connector-key"
+	require.NoError(t, db.Update(t.Context(), func(tx *storage.Tx) error {
+		return tx.PutAPIKey(&storage.APIKey{ID: parley.NewID(time.Now()), Name: "sms", Hash: APIKeyHash(key), Prefix: key[:10]})
+	}))
+	msg := func(cmid string) ConnectorMessage {
+		m := ConnectorMessage{Text: "text " + cmid, ClientMsgID: cmid}
+		m.Customer.ID, m.Customer.Name = "+15550100", "Pat"
+		return m
+	}
+	first, err := h.ConnectorSend(t.Context(), key, msg("c1"))
+	require.NoError(t, err)
+	old := h.session(first.SessionID)
+	require.NotNil(t, old)
+
+	type result struct {
+		f   parley.SentFrame
+		err error
+	}
+	res := make(chan result, 1)
+	var once sync.Once
+	h.hooks.handle = func(batch []command) {
+		if batch[0].kind != cmdEnd {
+			return
+		}
+		once.Do(func() {
+			go func() {
+				f, err := h.ConnectorSend(t.Context(), key, msg("c2"))
+				res <- result{f, err}
+			}()
+			// Hold the end until the message waits behind it.
+			waitFor(t, "the message queued behind the end", func() bool { return old.box.len() > 0 })
+		})
+	}
+	require.NoError(t, h.EndSession(t.Context(), old.id, parley.EndAdmin))
+	r := <-res
+	require.NoError(t, r.err)
+	assert.NotEqual(t, old.id, r.f.SessionID, "the message went to a new session")
+	assert.Equal(t, "c2", r.f.ClientMsgID)
+	assert.Equal(t, []string{"c2"}, storedMessages(t, db, r.f.SessionID))
+	assert.Equal(t, []string{"c1"}, storedMessages(t, db, old.id))
 }
