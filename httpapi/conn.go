@@ -31,7 +31,10 @@ type wsConn struct {
 	// (set at hello); cmds limits its commands. See limits.go.
 	principal   *principal
 	principalID string
-	cmds        *rate.Limiter
+	// released is set, under the server's limits lock, once the
+	// connection no longer counts against any limit.
+	released bool
+	cmds     *rate.Limiter
 
 	mu      sync.Mutex
 	pending [][]byte // frames waiting for the writer
@@ -267,6 +270,7 @@ func (c *wsConn) finish(reason disconnect) {
 		c.ping.Stop()
 	}
 	c.mu.Unlock()
+	c.srv.release(c)
 	_ = c.ws.WriteControl(websocket.CloseMessage, reason.closeMessage(), time.Now().Add(time.Second))
 	_ = c.ws.Close()
 	close(c.done)

@@ -113,6 +113,12 @@ func (s *Server) unadmit(role, ip string) {
 	l := &s.limits
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	s.unadmitLocked(role, ip)
+}
+
+// unadmitLocked is unadmit with s.limits.mu held.
+func (s *Server) unadmitLocked(role, ip string) {
+	l := &s.limits
 	if role == "customer" {
 		l.customerConns--
 	}
@@ -132,6 +138,10 @@ func (s *Server) claim(c *wsConn, id string) error {
 	m, max, kind := &l.customers, s.cfg.MaxConnsPerCustomer, hitConnsPerCustomer
 	if c.role == "agent" {
 		m, max, kind = &l.agents, s.cfg.MaxConnsPerAgent, hitConnsPerAgent
+	}
+	if c.released {
+		// Closed while its hello was handled: it counts for nobody.
+		return parley.Errorf(parley.EUnavailable, "The connection is closing.")
 	}
 	if *m == nil {
 		*m = make(map[string]*principal)
@@ -153,15 +163,21 @@ func (s *Server) claim(c *wsConn, id string) error {
 	return nil
 }
 
-// release uncounts a finished connection.
+// release uncounts a connection that is closing, once: before its close
+// frame is written, so that a client reconnecting the moment it reads the
+// close finds its slot free.
 func (s *Server) release(c *wsConn) {
-	s.unadmit(c.role, c.ip)
-	if c.principal == nil {
-		return
-	}
 	l := &s.limits
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if c.released {
+		return
+	}
+	c.released = true
+	s.unadmitLocked(c.role, c.ip)
+	if c.principal == nil {
+		return
+	}
 	m := l.customers
 	if c.role == "agent" {
 		m = l.agents

@@ -123,6 +123,16 @@ type Server struct {
 	conns    map[*wsConn]struct{}
 	draining bool
 	idle     chan struct{} // closed when draining and no conns are left
+
+	hooks testHooks
+}
+
+// testHooks let tests stop the server at points where order matters. They
+// are nil outside tests.
+type testHooks struct {
+	// ended runs when a connection's reader has finished with it, its
+	// writer is done and the close frame is written.
+	ended func()
 }
 
 // New returns a Server for hub.

@@ -111,8 +111,11 @@ func (c *wsConn) end(client *chat.Client) {
 	}
 	c.close(c.srv.disconnectFor(reasonNormal))
 	<-c.done
+	if h := c.srv.hooks.ended; h != nil {
+		h()
+	}
 	c.srv.untrack(c)
-	c.srv.release(c)
+	c.srv.release(c) // done already when the close frame was written
 }
 
 // handle runs one frame through chat, containing any panic to that frame.
