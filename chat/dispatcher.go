@@ -217,8 +217,12 @@ func (d *dispatcher) give(e queue.Effect, reply *replyAddr) error {
 		c.conn, c.req = reply.conn, reply.req
 	}
 	if !s.ctrl.post(c) {
+		// Stopped (the hub is closing): the session will not answer.
 		d.handoffs.finish(e.Agent, e.Session)
 		d.exec(d.m.AssignFailed(e.Agent, e.Session, false, "", time.Time{}))
+		if reply != nil {
+			reply.conn.Send(encode(parley.NewErrorFrame(reply.req, parley.Errorf(parley.EUnavailable, "Session %s is stopping; try again in a moment.", e.Session))))
+		}
 	}
 	return nil
 }

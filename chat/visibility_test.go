@@ -222,3 +222,22 @@ func TestConnectorSendToEndingSessionGoesToNewSession(t *testing.T) {
 	assert.Equal(t, []string{"c2"}, storedMessages(t, db, r.f.SessionID))
 	assert.Equal(t, []string{"c1"}, storedMessages(t, db, old.id))
 }
+
+// TestAcceptOfStoppedSessionIsAnswered: an accept whose session stops
+// (as during the hub's Close) just before the handover is answered, not
+// left without a reply.
+func TestAcceptOfStoppedSessionIsAnswered(t *testing.T) {
+	h, db := openHub(t)
+	cust, crec := customer(t, h, "c")
+	s := startSession(t, h, cust, crec)
+	ann, arec := addAgent(t, h, db, "ann")
+	h.disp.hooks.handover = func(_, id string) {
+		if id == s.id {
+			s.box.close(errShuttingDown)
+		}
+	}
+	ann.Handle(&parley.Inbound{Type: parley.FrameAccept, SessionID: s.id, Req: "a1"})
+	typ, code := answerTo(t, arec, "a1")
+	assert.Equal(t, parley.FrameError, typ)
+	assert.Equal(t, parley.EUnavailable, code)
+}
