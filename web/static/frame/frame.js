@@ -213,6 +213,7 @@ function onFrame(f) {
       if (S.session && f.session_id === S.session.id) {
         S.session.position = f.position;
         S.session.ewt_s = f.ewt_s;
+        S.session.ewtAt = Date.now();
         if ('agents_available' in f) S.session.agents_available = f.agents_available;
         render();
       }
@@ -269,6 +270,7 @@ function adopt(session) {
   } else {
     Object.assign(S.session, session);
   }
+  if ('ewt_s' in session) S.session.ewtAt = Date.now();
   toParent({ type: 'conversation', open: session.state !== 'ended' });
 }
 
@@ -725,7 +727,7 @@ function render() {
     // With nobody available the server sends no estimate: say so plainly.
     ui.queueWait.textContent = s.agents_available === 0
       ? 'No agent is online right now; we will answer here as soon as someone is back.'
-      : s.ewt_s == null ? '' : 'Estimated wait: ' + wait(s.ewt_s) + '.';
+      : waitText(s);
   }
   ui.endedCard.hidden = state !== 'ended';
   ui.endBtn.hidden = !(state === 'queued' || state === 'active') || !ui.pastView.hidden;
@@ -734,6 +736,21 @@ function render() {
   ui.msg.placeholder = state === 'ended' ? 'Write to start a new chat…' : 'Write a message…';
   email.render(s);
 }
+
+// waitText counts the server's estimate down from when it came: a customer
+// told "about 3 minutes" is not told the same 5 minutes later. Past the
+// estimate it says so; a new estimate from the server starts again.
+function waitText(s) {
+  if (s.ewt_s == null) return '';
+  const left = s.ewt_s - (Date.now() - (s.ewtAt || Date.now())) / 1000;
+  if (left <= 0) return 'It is taking longer than we estimated; you keep your place in line.';
+  return 'Estimated wait: ' + wait(left) + '.';
+}
+
+// While the customer waits with an estimate, keep its countdown current.
+setInterval(() => {
+  if (S.session && S.session.state === 'queued' && S.session.ewt_s != null) render();
+}, 5000);
 
 function wait(sec) {
   if (sec < 60) return 'less than a minute';

@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley/internal/wsclient"
+)
+
+// movableClock lets a test move the browser's Date.now forward in every
+// frame of the page (window.__parleyAdvance(ms) in the frame).
+const movableClock = `(() => {
+  const real = Date.now.bind(Date);
+  let offset = 0;
+  Date.now = () => real() + offset;
+  window.__parleyAdvance = (ms) => { offset += ms; return true; };
+})();`
+
+// TestWidgetWaitCountsDown: the widget counts the server's wait estimate
+// down from when it came, instead of showing the same figure however long
+// the customer has waited, and says so plainly once the estimate has
+// passed. The browser's clock is moved; the server's is not.
+func TestWidgetWaitCountsDown(t *testing.T) {
+	srv := newServer(t)
+	tb := newTab(t)
+	_, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument,
+		page.AddScriptToEvaluateOnNewDocumentParams{Source: movableClock})
+	require.NoError(t, err)
+
+	// One agent online with its only slot taken: the customer waits with
+	// an estimate.
+	other, _ := srv.customerWS(srv.customerToken("u-first", "First"))
+	other.send(wsclient.Frame{"type": "start"})
+	otherID := other.expect("session").Obj("session").Str("id")
+	email, pw := srv.addAgent("Bo", 1)
+	bo := srv.dial("/v1/agent/ws")
+	bo.send(wsclient.Frame{"type": "hello", "token": srv.agentToken(email, pw)})
+	bo.expect("welcome")
+	bo.send(wsclient.Frame{"type": "accept", "session_id": otherID})
+	require.Equal(t, otherID, bo.expect("assigned").Obj("session").Str("id"))
+	bo.available()
+
+	tb.do(chromedp.Navigate(srv.hostPage(srv.customerToken("u-waits", "Wen"))), chromedp.WaitVisible(chromedp.CSS("#parley-launcher")))
+	tb.do(chromedp.Click(chromedp.CSS("#parley-launcher")))
+	tb.frameWaitVisible("#msg")
+	tb.frameSend("Is anyone there?")
+	tb.frameWaitText("#queue-position", "You are next in line")
+	tb.frameWaitText("#queue-wait", "Estimated wait")
+
+	// Ten minutes later by the browser's clock, with no new estimate.
+	tb.frameWaitJS(`window.__parleyAdvance(10 * 60 * 1000)`)
+	tb.frameWaitText("#queue-wait", "It is taking longer than we estimated; you keep your place in line.")
+	tb.screenshot("widget-wait-overrun")
+}
