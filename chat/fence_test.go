@@ -4,7 +4,6 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -186,31 +185,14 @@ func TestStuckDiskIsUnavailable(t *testing.T) {
 	assert.Equal(t, parley.FrameSent, typ, "the send whose commit was under way is stored")
 }
 
-// retryConn is a recorder that, on reading the error answering fail,
-// sends retry at once, as a client that retries on unavailable does.
-type retryConn struct {
-	*recorder
-	fail  string
-	retry func()
-	once  sync.Once
-}
-
-func (c *retryConn) Send(frames ...[]byte) bool {
-	c.recorder.Send(frames...)
-	for _, f := range frames {
-		if strings.Contains(string(f), `"re":"`+c.fail+`"`) {
-			c.once.Do(c.retry)
-		}
-	}
-	return true
-}
-
 // TestAcceptRetriedOnFailedAssignFindsSessionWaiting: an accept whose
 // assignment cannot be stored is answered unavailable, and an accept the
 // agent sends the moment it reads that answer takes the session. Before,
 // the session was requeued only after the answer went out, so the retry
 // could reach routing while the session was still reserved and be refused
-// (CI saw TestStorageFaultEveryWritePathUnavailable fail this way).
+// (CI saw TestStorageFaultEveryWritePathUnavailable fail this way). The
+// retry is issued from inside the connection's Send, so the old order fails
+// every time.
 func TestAcceptRetriedOnFailedAssignFindsSessionWaiting(t *testing.T) {
 	var fail failNext
 	h, db := openFaultHub(t, fail.hook)
@@ -219,12 +201,13 @@ func TestAcceptRetriedOnFailedAssignFindsSessionWaiting(t *testing.T) {
 
 	a := &parley.Agent{ID: "ann", Name: "Ann", Email: "ann@example.com", Capacity: 2}
 	require.NoError(t, db.Update(t.Context(), func(tx *storage.Tx) error { return tx.PutAgent(a) }))
-	conn := &retryConn{recorder: newRecorder(), fail: "a1"}
+	// The agent retries the moment it reads the failure (onFrameConn).
+	var ann *Client
+	conn := &onFrameConn{recorder: newRecorder(), match: `"re":"a1"`, on: func(string) {
+		ann.Handle(&parley.Inbound{Type: parley.FrameAccept, SessionID: s.id, Req: "a2"})
+	}}
 	ann, err := h.AttachAgent(conn, "ann", 0, "")
 	require.NoError(t, err)
-	conn.retry = func() {
-		ann.Handle(&parley.Inbound{Type: parley.FrameAccept, SessionID: s.id, Req: "a2"})
-	}
 
 	fail.n.Store(1)
 	ann.Handle(&parley.Inbound{Type: parley.FrameAccept, SessionID: s.id, Req: "a1"})
