@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley/auth"
@@ -21,9 +19,10 @@ import (
 )
 
 // TestReconnectOnCloseFindsSlotFree: a customer at its connection cap
-// whose connection the server closes reconnects the moment it reads the
-// close frame, and is let in. The test holds the old connection's reader
-// back after the close frame went out (the hook), as a busy server may.
+// whose connection the server closes (its token expired) reconnects the
+// moment it reads the close frame, and is let in. The test holds the old
+// connection's reader back after the close frame went out (the hook), as
+// a busy server may.
 // Before, the slot was freed only after that, so the reconnect was
 // refused with rate_limited.
 func TestReconnectOnCloseFindsSlotFree(t *testing.T) {
@@ -32,7 +31,13 @@ func TestReconnectOnCloseFindsSlotFree(t *testing.T) {
 	hub, err := chat.Open(db, chat.Config{QueueInterval: time.Hour})
 	require.NoError(t, err)
 	secret := []byte("0123456789abcdef0123456789abcdef")
-	s := New(hub, Config{CustomerSecret: secret, AgentSecret: db.AgentSecret(), HelloTimeout: 5 * time.Second, MaxConnsPerCustomer: 1})
+	// The server's clock stands 200 ms before the first token expires, so
+	// the server closes that connection (4401) 200 ms after its hello: a
+	// close of the server's own, with nothing the client writes in flight.
+	base := time.Now().Truncate(time.Second) // tokens count whole seconds
+	serverNow := func() time.Time { return base.Add(time.Hour - 200*time.Millisecond) }
+	s := New(hub, Config{CustomerSecret: secret, AgentSecret: db.AgentSecret(), Now: serverNow,
+		HelloTimeout: 5 * time.Second, MaxConnsPerCustomer: 1})
 	hold := make(chan struct{})
 	var letGo sync.Once
 	s.hooks.ended = func() { <-hold }
@@ -46,33 +51,28 @@ func TestReconnectOnCloseFindsSlotFree(t *testing.T) {
 		_ = hub.Close()
 		_ = db.Close()
 	})
-	tok, err := auth.SignCustomer(secret, parley.Customer{ID: "u-capped", Name: "Cap"}, time.Hour, time.Now())
+	cust := parley.Customer{ID: "u-capped", Name: "Cap"}
+	expiring, err := auth.SignCustomer(secret, cust, time.Hour, base)
+	require.NoError(t, err)
+	lasting, err := auth.SignCustomer(secret, cust, 2*time.Hour, base)
 	require.NoError(t, err)
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/customer/ws"
-	hello := func(req string) *wsclient.Client[wsclient.Frame] {
+	hello := func(req, tok string) *wsclient.Client[wsclient.Frame] {
 		c, err := wsclient.Dial(t.Context(), url, wsclient.Options{Timeout: 5 * time.Second})
 		require.NoError(t, err)
 		cl := wsclient.Listen[wsclient.Frame](c, wsclient.ListenOptions{})
 		require.NoError(t, cl.Send(wsclient.Frame{"type": "hello", "token": tok, "req": req}))
 		f, err := cl.WaitFor(5*time.Second, "the answer to hello", func(f wsclient.Frame) bool { return f.Str("re") == req })
 		require.NoError(t, err)
-		require.Equal(t, "welcome", f.Str("type"), "%v", f)
+		require.Equal(t, "welcome", f.Str("type"), "the hello was refused: %v", f)
 		return cl
 	}
-	first := hello("h1")
-
-	// A frame over the size limit: the server closes with 1009.
-	require.NoError(t, first.WriteMessage(websocket.TextMessage, []byte(`{"type":"typing","pad":"`+strings.Repeat("x", 70<<10)+`"}`)))
+	first := hello("h1", expiring)
 	code, _, err := first.WaitClose(5 * time.Second)
 	require.NoError(t, err)
-	require.Equal(t, websocket.CloseMessageTooBig, code)
+	require.Equal(t, CloseUnauthorized, code, "the token expired")
 
-	c, err := wsclient.Dial(t.Context(), url, wsclient.Options{Timeout: 5 * time.Second})
-	require.NoError(t, err)
-	again := wsclient.Listen[wsclient.Frame](c, wsclient.ListenOptions{})
-	require.NoError(t, again.Send(wsclient.Frame{"type": "hello", "token": tok, "req": "h2"}))
-	f, err := again.WaitFor(5*time.Second, "the answer to hello", func(f wsclient.Frame) bool { return f.Str("re") == "h2" })
-	require.NoError(t, err)
-	assert.Equal(t, "welcome", f.Str("type"), "the reconnect was refused: %v", f)
+	// Reconnect the moment the close is read.
+	hello("h2", lasting)
 	letGo.Do(func() { close(hold) })
 }
