@@ -159,7 +159,7 @@ func BenchmarkPool(b *testing.B) {
 }
 
 // tickMachine returns a machine with n sessions waiting in the default
-// queue, one second apart, and one available agent busy with another chat,
+// queue, one millisecond apart, and one available agent busy with another chat,
 // after a first tick told every customer its place; and the time of that
 // tick.
 func tickMachine(b *testing.B, n int) (*Machine, time.Time) {
@@ -171,7 +171,8 @@ func tickMachine(b *testing.B, n int) (*Machine, time.Time) {
 	for i, id := range benchIDs("w", n) {
 		m.Enqueue(id, "c", t0.Add(time.Duration(i)*time.Millisecond))
 	}
-	now := t0.Add(time.Minute)
+	// After the last arrival, so that a later join is at the tail.
+	now := t0.Add(time.Duration(n)*time.Millisecond + time.Minute)
 	if got := len(m.Tick(now)); got < n {
 		b.Fatalf("first tick: %d effects, want at least %d", got, n)
 	}

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -124,6 +125,41 @@ func TestEWTDriftBounded(t *testing.T) {
 			require.True(t, e.Drift)
 			pushed[e.Session]++
 		}
+		now = now.Add(time.Second)
+	}
+	assert.Len(t, pushed, n, "every customer was told")
+	for id, k := range pushed {
+		assert.Equal(t, 1, k, "%s told more than once within 10 s", id)
+	}
+}
+
+// TestEWTDriftBoundedWhileQueueChanges: the bound of TestEWTDriftBounded
+// holds when the queue changes every tick too (a customer joins at the
+// tail), and every drifted customer is still told once. Before, a tick
+// after a change checked every customer's estimate, and one tick pushed a
+// drifted estimate to all of them.
+func TestEWTDriftBoundedWhileQueueChanges(t *testing.T) {
+	const n = 4 * ewtDriftScan
+	m := NewMachine()
+	busyAgent(m, "amy")
+	for i := range n {
+		m.Enqueue(string(rune('A'+i)), "c", t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	require.Len(t, ofKind(m.Tick(t0), EffPosition), n)
+
+	now := t0.Add(10 * time.Minute)
+	pushed := map[string]int{}
+	for tick := 0; tick < n/ewtDriftScan; tick++ {
+		m.Enqueue(fmt.Sprintf("late-%d", tick), "c", now)
+		effs := ofKind(m.Tick(now), EffPosition)
+		drifts := 0
+		for _, e := range effs {
+			if e.Drift {
+				drifts++
+				pushed[e.Session]++
+			}
+		}
+		assert.LessOrEqual(t, drifts, 2*ewtDriftScan, "tick %d", tick)
 		now = now.Add(time.Second)
 	}
 	assert.Len(t, pushed, n, "every customer was told")

@@ -315,11 +315,13 @@ func (m *Machine) Tick(now time.Time) []Effect {
 		avail, free, rate := m.availFor(name), m.freeFor(name), l.svc.rate(now)
 		everyone := avail != l.lastAvail // a change concerns every customer waiting here
 		l.lastAvail = avail
-		check := func(pos int, e Entry) {
+		// check pushes a customer whose position moved and, if mayDrift,
+		// one whose estimate drifted.
+		check := func(pos int, e Entry, mayDrift bool) {
 			t, ok := m.told[e.ID]
 			moved := everyone || !ok || t.pos != pos
-			if !moved && (avail == 0 || nowNs-t.at < int64(EWTDriftEvery)) {
-				return // no estimate, or told too recently
+			if !moved && (!mayDrift || avail == 0 || nowNs-t.at < int64(EWTDriftEvery)) {
+				return // not moved, and no drift check, no estimate, or told too recently
 			}
 			ewt := estimateAt(pos-free, avail, rate)
 			drift := !moved && drifted(t.ewt, ewt)
@@ -333,24 +335,28 @@ func (m *Machine) Tick(now time.Time) []Effect {
 			})
 		}
 		if dirty || everyone {
-			// Positions may have changed anywhere: check everyone.
-			l.q.Each(func(pos int, e Entry) bool { check(pos, e); return true })
-			continue
+			// Positions may have changed anywhere: check everyone's
+			// position, and the front's estimate.
+			l.q.Each(func(pos int, e Entry) bool { check(pos, e, pos <= ewtDriftScan); return true })
+		} else {
+			// Nothing changed since the last tick, which told everyone
+			// their position. Check the front's estimates, where they
+			// matter most.
+			l.q.Each(func(pos int, e Entry) bool {
+				if pos > ewtDriftScan {
+					return false
+				}
+				check(pos, e, true)
+				return true
+			})
 		}
-		// Nothing changed since the last tick, which told everyone their
-		// position: told[id].pos is still each session's position. Check
-		// the front, where estimates matter most, and the next stretch
-		// after the cursor.
-		l.q.Each(func(pos int, e Entry) bool {
-			if pos > ewtDriftScan {
-				return false
-			}
-			check(pos, e)
-			return true
-		})
+		// Everyone has been told their position by now, so told[id].pos
+		// is each session's position: check the estimates of the next
+		// stretch after the cursor. A tick checks at most 2×ewtDriftScan
+		// estimates, however long the queue and however often it changes.
 		l.cursor = l.q.walkFrom(l.cursor, ewtDriftScan, func(e Entry) {
 			if pos := m.told[e.ID].pos; pos > ewtDriftScan {
-				check(pos, e)
+				check(pos, e, true)
 			}
 		})
 	}
