@@ -103,67 +103,47 @@ func TestEWTDriftRule(t *testing.T) {
 	}
 }
 
-// TestEWTDriftBounded: on a tick at which nothing else changed, the drift
-// check visits at most 2*ewtDriftScan customers per queue, yet reaches
-// every customer of a long queue within a few ticks.
+// TestEWTDriftBounded: a tick checks the estimates of at most
+// 2*ewtDriftScan customers per queue, yet reaches every customer of a long
+// queue within a few ticks, telling each once. It holds on quiet ticks and
+// when the queue changes every tick (a customer joins at the tail): before,
+// a tick after a change checked every customer's estimate, and one tick
+// pushed a drifted estimate to all of them.
 func TestEWTDriftBounded(t *testing.T) {
-	const n = 4 * ewtDriftScan
-	m := NewMachine()
-	busyAgent(m, "amy")
-	for i := range n {
-		m.Enqueue(string(rune('A'+i)), "c", t0.Add(time.Duration(i)*time.Millisecond))
-	}
-	require.Len(t, ofKind(m.Tick(t0), EffPosition), n)
-
-	// Ten minutes later every estimate has drifted far.
-	now := t0.Add(10 * time.Minute)
-	pushed := map[string]int{}
-	for tick := 0; tick < n/ewtDriftScan; tick++ {
-		effs := ofKind(m.Tick(now), EffPosition)
-		assert.LessOrEqual(t, len(effs), 2*ewtDriftScan, "tick %d", tick)
-		for _, e := range effs {
-			require.True(t, e.Drift)
-			pushed[e.Session]++
-		}
-		now = now.Add(time.Second)
-	}
-	assert.Len(t, pushed, n, "every customer was told")
-	for id, k := range pushed {
-		assert.Equal(t, 1, k, "%s told more than once within 10 s", id)
-	}
-}
-
-// TestEWTDriftBoundedWhileQueueChanges: the bound of TestEWTDriftBounded
-// holds when the queue changes every tick too (a customer joins at the
-// tail), and every drifted customer is still told once. Before, a tick
-// after a change checked every customer's estimate, and one tick pushed a
-// drifted estimate to all of them.
-func TestEWTDriftBoundedWhileQueueChanges(t *testing.T) {
-	const n = 4 * ewtDriftScan
-	m := NewMachine()
-	busyAgent(m, "amy")
-	for i := range n {
-		m.Enqueue(string(rune('A'+i)), "c", t0.Add(time.Duration(i)*time.Millisecond))
-	}
-	require.Len(t, ofKind(m.Tick(t0), EffPosition), n)
-
-	now := t0.Add(10 * time.Minute)
-	pushed := map[string]int{}
-	for tick := 0; tick < n/ewtDriftScan; tick++ {
-		m.Enqueue(fmt.Sprintf("late-%d", tick), "c", now)
-		effs := ofKind(m.Tick(now), EffPosition)
-		drifts := 0
-		for _, e := range effs {
-			if e.Drift {
-				drifts++
-				pushed[e.Session]++
+	for _, joins := range []bool{false, true} {
+		t.Run(fmt.Sprintf("joins=%v", joins), func(t *testing.T) {
+			const n = 4 * ewtDriftScan
+			m := NewMachine()
+			busyAgent(m, "amy")
+			for i := range n {
+				m.Enqueue(string(rune('A'+i)), "c", t0.Add(time.Duration(i)*time.Millisecond))
 			}
-		}
-		assert.LessOrEqual(t, drifts, 2*ewtDriftScan, "tick %d", tick)
-		now = now.Add(time.Second)
-	}
-	assert.Len(t, pushed, n, "every customer was told")
-	for id, k := range pushed {
-		assert.Equal(t, 1, k, "%s told more than once within 10 s", id)
+			require.Len(t, ofKind(m.Tick(t0), EffPosition), n)
+
+			// Ten minutes later every estimate has drifted far.
+			now := t0.Add(10 * time.Minute)
+			pushed := map[string]int{}
+			for tick := 0; tick < n/ewtDriftScan; tick++ {
+				late := fmt.Sprintf("late-%d", tick)
+				if joins {
+					m.Enqueue(late, "c", now)
+				}
+				drifts := 0
+				for _, e := range ofKind(m.Tick(now), EffPosition) {
+					if !e.Drift {
+						require.Equal(t, late, e.Session, "only a newcomer is told its place")
+						continue
+					}
+					drifts++
+					pushed[e.Session]++
+				}
+				assert.LessOrEqual(t, drifts, 2*ewtDriftScan, "tick %d", tick)
+				now = now.Add(time.Second)
+			}
+			assert.Len(t, pushed, n, "every customer was told")
+			for id, k := range pushed {
+				assert.Equal(t, 1, k, "%s told more than once within 10 s", id)
+			}
+		})
 	}
 }
