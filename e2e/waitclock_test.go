@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/page"
@@ -32,16 +33,7 @@ func TestWidgetWaitCountsDown(t *testing.T) {
 
 	// One agent online with its only slot taken: the customer waits with
 	// an estimate.
-	other, _ := srv.customerWS(srv.customerToken("u-first", "First"))
-	other.send(wsclient.Frame{"type": "start"})
-	otherID := other.expect("session").Obj("session").Str("id")
-	email, pw := srv.addAgent("Bo", 1)
-	bo := srv.dial("/v1/agent/ws")
-	bo.send(wsclient.Frame{"type": "hello", "token": srv.agentToken(email, pw)})
-	bo.expect("welcome")
-	bo.send(wsclient.Frame{"type": "accept", "session_id": otherID})
-	require.Equal(t, otherID, bo.expect("assigned").Obj("session").Str("id"))
-	bo.available()
+	busyAgentOnline(t, srv, "Bo")
 
 	tb.do(chromedp.Navigate(srv.hostPage(srv.customerToken("u-waits", "Wen"))), chromedp.WaitVisible(chromedp.CSS("#parley-launcher")))
 	tb.do(chromedp.Click(chromedp.CSS("#parley-launcher")))
@@ -56,4 +48,22 @@ func TestWidgetWaitCountsDown(t *testing.T) {
 	tb.frameWaitJS(`window.__parleyAdvance(10 * 60 * 1000) &&
 		document.getElementById('queue-wait').textContent === 'It is taking longer than we estimated; you keep your place in line.'`)
 	tb.screenshot("widget-wait-overrun")
+}
+
+// busyAgentOnline brings an agent of capacity 1 online with its one slot
+// taken: it accepts another customer's chat by hand while offline, then
+// goes available. Customers who wait then get a wait estimate, though no
+// slot is free.
+func busyAgentOnline(t *testing.T, srv *server, name string) {
+	t.Helper()
+	other, _ := srv.customerWS(srv.customerToken("u-before-"+strings.ToLower(name), "Other"))
+	other.send(wsclient.Frame{"type": "start"})
+	otherID := other.expect("session").Obj("session").Str("id")
+	email, pw := srv.addAgent(name, 1)
+	agent := srv.dial("/v1/agent/ws")
+	agent.send(wsclient.Frame{"type": "hello", "token": srv.agentToken(email, pw)})
+	agent.expect("welcome")
+	agent.send(wsclient.Frame{"type": "accept", "session_id": otherID})
+	require.Equal(t, otherID, agent.expect("assigned").Obj("session").Str("id"))
+	agent.available()
 }

@@ -106,18 +106,8 @@ func TestWidgetChat(t *testing.T) {
 	tb.screenshot("widget-queued-offline")
 
 	// An agent at capacity comes online: still no free slot, but now there
-	// is a wait estimate. Bo takes another customer by hand while offline,
-	// then goes available with its one slot full.
-	other, _ := srv.customerWS(srv.customerToken("u-other", "Other"))
-	other.send(wsclient.Frame{"type": "start"})
-	otherID := other.expect("session").Obj("session").Str("id")
-	boEmail, boPW := srv.addAgent("Bo", 1)
-	bo := srv.dial("/v1/agent/ws")
-	bo.send(wsclient.Frame{"type": "hello", "token": srv.agentToken(boEmail, boPW)})
-	bo.expect("welcome")
-	bo.send(wsclient.Frame{"type": "accept", "session_id": otherID})
-	require.Equal(t, otherID, bo.expect("assigned").Obj("session").Str("id"))
-	bo.available()
+	// is a wait estimate.
+	busyAgentOnline(t, srv, "Bo")
 	tb.frameWaitText("#queue-wait", "Estimated wait")
 	tb.frameWaitText("#queue-position", "You are next in line")
 	tb.screenshot("widget-queued")
